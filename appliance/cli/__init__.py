@@ -1,0 +1,57 @@
+"""The ``appliance`` command: build, simulate and demo programs.
+
+Errors in what the user gave (a program that does not build, a bad graph or
+system file, a bad option) print one line naming what and where and exit
+with status 2; ``--debug`` shows the traceback too.
+"""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+from typing import List, Optional
+
+from appliance import __version__
+from appliance.cli import build, demo, simulate
+from appliance.cli.errors import UsageError
+from appliance.program.errors import ProgramError
+
+COMMANDS = (build, simulate, demo)
+
+EPILOG = """examples:
+  appliance demo
+  appliance build examples/two_sinusoids.py -o two_sinusoids.json
+  appliance simulate examples/two_sinusoids.py --ensembles 3 --duration 2 --out outputs.jsonl
+  appliance simulate two_sinusoids.json --system system.json --loss 0.05 --seed 7
+"""
+
+
+def parser() -> argparse.ArgumentParser:
+    top = argparse.ArgumentParser(
+        prog="appliance", description="Run timed dataflow programs (TickTalk model) on edge devices "
+        "or in simulation.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
+    top.add_argument("--version", action="version", version="appliance %s" % __version__)
+    top.add_argument("--debug", action="store_true", help="show tracebacks and debug logs")
+    sub = top.add_subparsers(dest="command", metavar="COMMAND")
+    for command in COMMANDS:
+        command.add_parser(sub)
+    return top
+
+
+def main(argv: Optional[List[str]] = None) -> int:
+    args = parser().parse_args(argv)
+    if args.command is None:
+        parser().print_help()
+        return 2
+    logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        return args.run(args)
+    except (ProgramError, UsageError) as exc:
+        if args.debug:
+            raise
+        print("appliance %s: error: %s" % (args.command, exc), file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("appliance %s: interrupted" % args.command, file=sys.stderr)
+        return 130

@@ -1,0 +1,145 @@
+"""Messages between the processes of an ensemble, and between ensembles.
+
+Every message is ``Message(msg_type, payload, recipient)``. The type enums are
+per process, and their values carry the layer (DESIGN.md section 4): below 100
+the data layer (tokens), 100-199 the control layer (deploy, routes, join,
+teardown: these are never dropped and travel reliably), 200 and above the
+system layer (process life cycle).
+
+The enums are plain ``Enum``, not ``IntEnum``: ``ExecuteMsg.EXECUTION_CONTEXT``
+and ``SyncMsg.INPUT_TOKEN`` are both 0, and must never compare equal.
+"""
+from __future__ import annotations
+
+import enum
+from typing import Any, List, NamedTuple, Union
+
+
+class Layer(enum.Enum):
+    DATA = "data"
+    CONTROL = "control"
+    SYSTEM = "system"
+
+
+class _LayeredType(enum.Enum):
+    # Identity hashing in C: Enum's own __hash__ is Python code, and every
+    # message passes through a dict keyed by its type.
+    __hash__ = object.__hash__
+
+    @property
+    def layer(self) -> Layer:
+        if self.value < 100:
+            return Layer.DATA
+        if self.value < 200:
+            return Layer.CONTROL
+        return Layer.SYSTEM
+
+
+class Recipient(enum.Enum):
+    """The process of an ensemble a message is for."""
+
+    __hash__ = object.__hash__
+
+    INPUT_TOKENS = 1
+    EXECUTE = 2
+    NETWORK = 3
+    RUNTIME_MANAGER = 10
+
+
+class SyncMsg(_LayeredType):
+    """For the input-token process (synchronization: firing rules)."""
+
+    INPUT_TOKEN = 0  # Token
+    INSTANTIATE_SQS = 100  # (app, [SyncPart wire dict])
+    START_SQS = 101  # (app, [(sq, window Interval)]): arm streams, fire trigger-only SQs
+    REMOVE_SQS = 102  # app: stop its streams, drop its SQs, report counters
+    END = 200
+
+
+class ExecuteMsg(_LayeredType):
+    """For the execute process (runs SQ functions)."""
+
+    EXECUTION_CONTEXT = 0  # ExecutionContext
+    INSTANTIATE_SQS = 100  # (app, program wire dict, [ExecutePart wire dict])
+    REMOVE_SQS = 102  # app
+    END = 200
+
+
+class NetMsg(_LayeredType):
+    """For the network manager (forwarding, routing, the ensemble's link to the RTM)."""
+
+    SEND_TOKENS = 0  # (sq, interval, outputs tuple) from the execute process
+    INSTANTIATE_SQS = 100  # (app, [ForwardPart wire dict], {ensemble: address})
+    REMOVE_SQS = 102  # app
+    ADD_ROUTES = 110  # {ensemble: address}
+    JOIN_NETWORK = 111  # (rtm address, EnsembleDescription wire dict): ask to join
+    JOIN_RESULT = 112  # (accepted, reason, {ensemble: address}) from the RTM
+    FORWARD = 120  # (ensemble name, [Message]): deliver to that ensemble's processes
+    REPORT = 121  # [Message] for the runtime manager, wherever it is
+    FORWARD_TO_ADDRESS = 122  # (address, [Message]): reply to an ensemble not yet routed (join)
+    END = 200
+
+
+class RuntimeMsg(_LayeredType):
+    """For the runtime-manager process (management plane)."""
+
+    LOG_OUTPUT = 1  # OutputRecord wire list
+    INSTANTIATE_AND_MAP = 100  # (Graph wire dict, RunOptions wire dict)
+    JOIN = 103  # EnsembleDescription wire dict
+    TEARDOWN = 105  # app or None: stop it now
+    SQS_READY = 107  # (app, ensemble, process name, [error strings])
+    SQS_REMOVED = 108  # (app, ensemble, process name, {counter: n})
+    SQ_ERROR = 115  # (app, ensemble, sq, one-line error, traceback text)
+    DELIVERY_FAILED = 116  # ([ensemble names], reason): the transport gave up (local, never from the network)
+    END = 200
+
+
+MessageType = Union[SyncMsg, ExecuteMsg, NetMsg, RuntimeMsg]
+
+#: Which type enum each recipient accepts; anything else is refused at the door.
+TYPES_FOR: dict = {
+    Recipient.INPUT_TOKENS: SyncMsg,
+    Recipient.EXECUTE: ExecuteMsg,
+    Recipient.NETWORK: NetMsg,
+    Recipient.RUNTIME_MANAGER: RuntimeMsg,
+}
+
+
+class Message(NamedTuple):
+    msg_type: MessageType
+    payload: Any
+    recipient: Recipient
+
+    @property
+    def layer(self) -> Layer:
+        return self.msg_type.layer
+
+
+class Transmission(NamedTuple):
+    """Messages leaving the ensemble for another one; the shell hands them to the transport.
+
+    ``reliable`` is true when any message is in the control layer: those are
+    retransmitted until acknowledged, then reported failed, never silently lost.
+    """
+
+    address: str
+    messages: List[Message]
+    reliable: bool
+    origin: str = ""  # the SQ whose outputs these are, for error reports
+
+
+Output = Union[Message, Transmission]
+
+
+class ExecutionContext(NamedTuple):
+    """What the input-token process hands the execute process: one firing of one SQ.
+
+    ``values`` holds one value per function argument fed by a port; ``interval``
+    is the overlap of the matched tokens, which every output inherits; ``tick``
+    is the sample time for stream SQs, ``None`` otherwise.
+    """
+
+    sq: str
+    interval: Any  # appliance.timing.Interval
+    values: tuple
+    tick: Any = None

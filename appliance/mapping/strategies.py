@@ -1,0 +1,64 @@
+"""Where each SQ runs: the trivial and random mappers.
+
+Both honour what the program says: ``ensemble=`` pins an SQ, and
+``requires=[...]`` limits it to ensembles that have those components. An SQ
+that no ensemble can host is an error before anything is deployed, naming the
+SQ and what it needs.
+"""
+from __future__ import annotations
+
+import random
+from typing import Dict, List
+
+from appliance.program.errors import ProgramError
+from appliance.program.model import Graph, SQSpec
+from appliance.system import EnsembleDescription
+
+
+class MappingError(ProgramError):
+    """The graph cannot be placed on the ensembles at hand."""
+
+
+def _candidates(spec: SQSpec, ensembles: List[EnsembleDescription]) -> List[EnsembleDescription]:
+    if spec.ensemble is not None:
+        pinned = [e for e in ensembles if e.name == spec.ensemble]
+        if not pinned:
+            raise MappingError("SQ '%s' is pinned to ensemble '%s', which has not joined (joined: %s)"
+                               % (spec.name, spec.ensemble, ", ".join(e.name for e in ensembles)))
+        ensembles = pinned
+    able = [e for e in ensembles if all(r in e.component_names() for r in spec.requires)]
+    if not able:
+        missing = sorted({r for e in ensembles for r in spec.requires if r not in e.component_names()})
+        raise MappingError("SQ '%s' requires %s; no %sensemble has %s"
+                           % (spec.name, ", ".join(spec.requires),
+                              "pinned " if spec.ensemble else "", ", ".join(missing)))
+    return able
+
+
+def trivial_mapping(graph: Graph, ensembles: List[EnsembleDescription], rng: random.Random) -> Dict[str, str]:
+    """Every SQ on the first ensemble (in join order) that can host it."""
+    return {spec.name: _candidates(spec, ensembles)[0].name for spec in graph.sqs}
+
+
+def random_mapping(graph: Graph, ensembles: List[EnsembleDescription], rng: random.Random) -> Dict[str, str]:
+    """Every SQ on an ensemble drawn at random (seeded) among those that can host it.
+
+    It spreads a program over the system, so every arc may cross the network:
+    the harsh case a simulation should exercise."""
+    return {spec.name: rng.choice(_candidates(spec, ensembles)).name for spec in graph.sqs}
+
+
+STRATEGIES = {"trivial": trivial_mapping, "random": random_mapping}
+
+
+def map_graph(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
+              rng: random.Random) -> Dict[str, str]:
+    """``{sq: ensemble}`` for every SQ of the graph."""
+    if not ensembles:
+        raise MappingError("no ensemble has joined; nothing to map onto")
+    try:
+        mapper = STRATEGIES[strategy]
+    except KeyError:
+        raise MappingError("unknown mapping strategy %r (choose from %s)"
+                           % (strategy, ", ".join(sorted(STRATEGIES)))) from None
+    return mapper(graph, ensembles, rng)

@@ -1,0 +1,228 @@
+"""A lossy UDP relay: a small proxy that drops, duplicates, reorders and delays.
+
+Point an ensemble at the relay's address instead of its peer's, and the
+relay forwards both directions with seeded impairments. Tests and the
+benchmark use it on loopback (the kernel here has no netem); a field
+engineer can use it to try a deployment under loss:
+
+    python -m appliance.net.relay --listen 0.0.0.0:9225 --target 10.0.0.7:8225 --loss 0.1
+
+Each client address gets its own upstream socket, so the target sees one
+distinct address per client and its replies find their way back.
+"""
+from __future__ import annotations
+
+import argparse
+import heapq
+import json
+import random
+import selectors
+import signal
+import socket
+import sys
+import threading
+from dataclasses import dataclass
+from typing import Dict, List, Optional, Sequence, Tuple
+
+from appliance.net.address import format_address, is_ipv6, parse_address
+from appliance.net.udp import now_us
+
+_READ_BATCH = 256
+
+
+@dataclass(frozen=True)
+class Impairment:
+    """What happens to each datagram. Rates are probabilities; times are µs."""
+
+    loss: float = 0.0
+    duplicate: float = 0.0
+    reorder: float = 0.0
+    delay: int = 0
+    jitter: int = 0
+    #: Extra hold-back of a reordered datagram, so later ones overtake it.
+    reorder_delay: int = 1000
+
+    def __post_init__(self) -> None:
+        for name in ("loss", "duplicate", "reorder"):
+            value = getattr(self, name)
+            if not 0.0 <= value <= 1.0:
+                raise ValueError("%s must be a probability in [0, 1], got %r" % (name, value))
+        for name in ("delay", "jitter", "reorder_delay"):
+            value = getattr(self, name)
+            if type(value) is not int or value < 0:
+                raise ValueError("%s must be a non-negative int of µs, got %r" % (name, value))
+
+
+class LossyRelay:
+    """Forwards between clients of ``listen`` and ``target``, impaired, on one thread."""
+
+    def __init__(self, target: str, listen: str = "127.0.0.1:0",
+                 impairment: Impairment = Impairment(), seed: int = 0,
+                 max_clients: int = 64) -> None:
+        self.impairment = impairment
+        self.counters = {"forwarded": 0, "lost": 0, "duplicated": 0, "reordered": 0,
+                         "clients_full": 0, "send_errors": 0}
+        self._target = parse_address(target)
+        self._random = random.Random(seed)
+        self._max_clients = max_clients
+        self._selector = selectors.DefaultSelector()
+        self._listen = self._socket(parse_address(listen))
+        self.address = format_address(*self._listen.getsockname()[:2])
+        self._upstream: Dict[tuple, socket.socket] = {}
+        self._clients: Dict[socket.socket, tuple] = {}
+        self._held: List[Tuple[int, int, socket.socket, bytes, tuple]] = []
+        self._order = 0
+        self._wake_reader, self._wake_writer = socket.socketpair()
+        self._wake_reader.setblocking(False)
+        self._selector.register(self._wake_reader, selectors.EVENT_READ)
+        self._stopping = False
+        self._thread: Optional[threading.Thread] = None
+
+    def serve(self) -> None:
+        """Forward until ``stop()``."""
+        while not self._stopping:
+            timeout = None
+            if self._held:
+                timeout = max(0, self._held[0][0] - now_us()) / 1e6
+            for key, _ in self._selector.select(timeout):
+                if key.fileobj is self._wake_reader:
+                    self._wake_reader.recv(64)
+                else:
+                    self._drain(key.fileobj)  # type: ignore[arg-type]
+            self._release(now_us())
+
+    def start(self) -> LossyRelay:
+        """Serve on a background thread (for tests); ``stop()`` ends it."""
+        self._thread = threading.Thread(target=self.serve, name="lossy-relay", daemon=True)
+        self._thread.start()
+        return self
+
+    def stop(self) -> None:
+        self._stopping = True
+        self._wake_writer.send(b"x")
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+
+    def close(self) -> None:
+        if self._listen.fileno() == -1:
+            return
+        self.stop()
+        for sock in [self._listen, *self._clients, self._wake_reader, self._wake_writer]:
+            sock.close()
+        self._selector.close()
+
+    def __enter__(self) -> LossyRelay:
+        return self.start()
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def _socket(self, address: Tuple[str, int]) -> socket.socket:
+        family = socket.AF_INET6 if is_ipv6(address[0]) else socket.AF_INET
+        sock = socket.socket(family, socket.SOCK_DGRAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
+        sock.setblocking(False)
+        sock.bind(address)
+        self._selector.register(sock, selectors.EVENT_READ)
+        return sock
+
+    def _drain(self, sock: socket.socket) -> None:
+        for _ in range(_READ_BATCH):
+            try:
+                datagram, source = sock.recvfrom(65536)
+            except BlockingIOError:
+                return
+            except OSError:
+                continue
+            if sock is self._listen:
+                upstream = self._upstream_for(source)
+                if upstream is not None:
+                    self._forward(upstream, datagram, self._target)
+            else:
+                self._forward(self._listen, datagram, self._clients[sock])
+
+    def _upstream_for(self, client: tuple) -> Optional[socket.socket]:
+        upstream = self._upstream.get(client)
+        if upstream is None:
+            if len(self._upstream) >= self._max_clients:
+                self.counters["clients_full"] += 1
+                return None
+            upstream = self._socket(("::" if is_ipv6(self._target[0]) else "0.0.0.0", 0))
+            self._upstream[client] = upstream
+            self._clients[upstream] = client
+        return upstream
+
+    def _forward(self, sock: socket.socket, datagram: bytes, destination: tuple) -> None:
+        impairment = self.impairment
+        rng = self._random
+        if impairment.loss and rng.random() < impairment.loss:
+            self.counters["lost"] += 1
+            return
+        copies = 1
+        if impairment.duplicate and rng.random() < impairment.duplicate:
+            self.counters["duplicated"] += 1
+            copies = 2
+        for _ in range(copies):
+            delay = impairment.delay
+            if impairment.jitter:
+                delay += rng.randrange(impairment.jitter + 1)
+            if impairment.reorder and rng.random() < impairment.reorder:
+                self.counters["reordered"] += 1
+                delay += impairment.reorder_delay
+            if delay:
+                self._order += 1
+                heapq.heappush(self._held, (now_us() + delay, self._order, sock, datagram,
+                                            destination))
+            else:
+                self._send(sock, datagram, destination)
+
+    def _release(self, now: int) -> None:
+        held = self._held
+        while held and held[0][0] <= now:
+            _, _, sock, datagram, destination = heapq.heappop(held)
+            self._send(sock, datagram, destination)
+
+    def _send(self, sock: socket.socket, datagram: bytes, destination: tuple) -> None:
+        try:
+            sock.sendto(datagram, destination)
+            self.counters["forwarded"] += 1
+        except OSError:
+            self.counters["send_errors"] += 1
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    parser = argparse.ArgumentParser(
+        prog="python -m appliance.net.relay",
+        description="Forward UDP between clients and a target with seeded loss, duplication, "
+                    "reordering and delay. Prints its counters as JSON when stopped.")
+    parser.add_argument("--listen", default="0.0.0.0:9225", help="host:port clients send to")
+    parser.add_argument("--target", required=True, help="host:port datagrams are forwarded to")
+    parser.add_argument("--loss", type=float, default=0.0, help="drop probability")
+    parser.add_argument("--duplicate", type=float, default=0.0, help="duplication probability")
+    parser.add_argument("--reorder", type=float, default=0.0, help="reordering probability")
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="added one-way delay")
+    parser.add_argument("--jitter-ms", type=float, default=0.0, help="random extra delay, up to")
+    parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same fate)")
+    args = parser.parse_args(argv)
+    try:
+        impairment = Impairment(loss=args.loss, duplicate=args.duplicate, reorder=args.reorder,
+                                delay=int(args.delay_ms * 1000), jitter=int(args.jitter_ms * 1000))
+        relay = LossyRelay(args.target, args.listen, impairment, args.seed)
+    except (ValueError, OSError) as error:
+        print("relay: %s" % error, file=sys.stderr)
+        return 2
+    signal.signal(signal.SIGTERM, lambda *_: relay.stop())
+    print("relay %s -> %s %s" % (relay.address, args.target, impairment), file=sys.stderr)
+    try:
+        relay.serve()
+    except KeyboardInterrupt:
+        pass
+    finally:
+        print(json.dumps(relay.counters))
+        relay.close()
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

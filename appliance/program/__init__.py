@@ -1,0 +1,29 @@
+"""The program model and authoring API: SQs, streams, graphs, deadlines, graph files."""
+from appliance.program.authoring import GraphTemplate, Handle, SQTemplate, finish_by, graph, sq, stream
+from appliance.program.errors import BuildError, GraphFileError, ProgramError
+from appliance.program.loader import load_program
+from appliance.program.model import Arc, Graph, ProgramSource, SQSpec, StreamSpec
+from appliance.program.token import EMPTY, Empty, Tag, Token
+
+__all__ = [
+    "EMPTY",
+    "Arc",
+    "BuildError",
+    "Empty",
+    "Graph",
+    "GraphFileError",
+    "GraphTemplate",
+    "Handle",
+    "ProgramError",
+    "ProgramSource",
+    "SQSpec",
+    "SQTemplate",
+    "StreamSpec",
+    "Tag",
+    "Token",
+    "finish_by",
+    "graph",
+    "load_program",
+    "sq",
+    "stream",
+]

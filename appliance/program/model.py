@@ -1,0 +1,111 @@
+"""The built program: SQs, arcs and outputs, as a graph file holds them.
+
+This is the contract between the authoring API (which builds it), the graph
+file (which stores it as JSON) and the runtime manager (which maps and deploys
+it). Every time is an integer number of root-clock ticks (µs).
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from typing import Any, Dict, List, Optional, Tuple
+
+#: Firing rules (DESIGN.md section 1; see docs/programming.md).
+TIMED = "timed"  # tokens whose intervals overlap on all data ports fire together
+IMMEDIATE = "immediate"  # any arriving token fires at once (merge)
+STREAM = "stream"  # periodic source sampled on its clock
+SEQUENTIAL = "sequential"  # timed, and executions released in time order
+DEADLINE = "deadline"  # data must arrive by sample start + deadline, else Plan B
+FIRING_RULES = (TIMED, IMMEDIATE, STREAM, SEQUENTIAL, DEADLINE)
+
+#: Kinds of SQ: user functions, user stream sources, and runtime built-ins.
+SQ_KINDS = ("sq", "stream", "builtin")
+
+#: Store bounds an SQ gets unless it says otherwise.
+DEFAULT_MAX_TOKENS = 128
+DEFAULT_MAX_AGE = 5_000_000
+
+
+@dataclass(frozen=True)
+class StreamSpec:
+    """A periodic source: samples at ticks ``t ≡ phase (mod period)``, each token
+    valid over ``width`` ticks centred on ``t``; at most ``count`` samples."""
+
+    period: int
+    phase: int = 0
+    width: int = 0
+    count: Optional[int] = None
+
+
+@dataclass
+class SQSpec:
+    name: str
+    kind: str
+    function: str
+    inputs: List[str]
+    outputs: int = 1
+    firing: str = TIMED
+    clock: str = "root"
+    constants: Dict[str, Any] = field(default_factory=dict)
+    sticky: List[str] = field(default_factory=list)
+    stream: Optional[StreamSpec] = None
+    deadline: Optional[int] = None
+    state: bool = False
+    tick: bool = False
+    requires: List[str] = field(default_factory=list)
+    ensemble: Optional[str] = None
+    max_tokens: int = DEFAULT_MAX_TOKENS
+    max_age: int = DEFAULT_MAX_AGE
+    reorder: int = 0
+    line: int = 0
+
+    @property
+    def trigger_port(self) -> int:
+        """Index of the trigger port: SQs with no arc-fed data port fire on a trigger token
+        (from the runtime manager at start, or a Plan-B arc)."""
+        return len(self.inputs)
+
+
+@dataclass(frozen=True)
+class Arc:
+    source: str
+    output: int
+    target: str
+    input: int
+
+
+@dataclass(frozen=True)
+class ProgramSource:
+    """The program file the SQ functions come from, shipped whole so ensembles can
+    load it (module-level imports and helpers work inside SQs)."""
+
+    module: str
+    filename: str
+    source: str
+
+    @property
+    def sha256(self) -> str:
+        return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
+
+
+@dataclass
+class Graph:
+    name: str
+    program: ProgramSource
+    sqs: List[SQSpec]
+    arcs: List[Arc]
+    outputs: List[Tuple[str, int]]
+
+    def sq(self, name: str) -> SQSpec:
+        for spec in self.sqs:
+            if spec.name == name:
+                return spec
+        raise KeyError(name)
+
+    def arcs_into(self, name: str) -> List[Arc]:
+        return [arc for arc in self.arcs if arc.target == name]
+
+    def sources(self) -> List[SQSpec]:
+        """SQs no arc feeds: the runtime manager starts them (streams arm, others fire once)."""
+        fed = {arc.target for arc in self.arcs}
+        return [spec for spec in self.sqs if spec.name not in fed]

@@ -1,0 +1,47 @@
+"""Output records as JSON lines: one object per output token, times in integer µs."""
+from __future__ import annotations
+
+import base64
+import json
+import math
+from typing import IO, Any
+
+from appliance.runtime.app import OutputRecord
+
+
+def jsonable(value: Any) -> Any:
+    """A JSON-safe rendering of an SQ's value (tuples become lists, arrays lists,
+    bytes base64, non-finite floats strings, anything else its repr)."""
+    if value is None or isinstance(value, (bool, int, str)):
+        return value
+    if isinstance(value, float):
+        return value if math.isfinite(value) else repr(value)
+    if isinstance(value, (list, tuple)):
+        return [jsonable(v) for v in value]
+    if isinstance(value, dict):
+        return {str(k): jsonable(v) for k, v in value.items()}
+    if isinstance(value, (bytes, bytearray)):
+        return base64.b64encode(bytes(value)).decode("ascii")
+    if hasattr(value, "tolist"):  # numpy arrays and scalars
+        return jsonable(value.tolist())
+    return repr(value)
+
+
+def record_to_json(record: OutputRecord) -> str:
+    return json.dumps({
+        "sq": record.sq, "port": record.port, "value": jsonable(record.value),
+        "start": record.start, "stop": record.stop, "clock": record.clock,
+        "ensemble": record.ensemble, "logged_at": record.logged_at,
+    }, allow_nan=False)
+
+
+class JsonLinesWriter:
+    """Writes each record as it is logged, so a long run can be followed with ``tail -f``."""
+
+    def __init__(self, stream: IO[str]) -> None:
+        self.stream = stream
+        self.count = 0
+
+    def __call__(self, record: OutputRecord) -> None:
+        self.stream.write(record_to_json(record) + "\n")
+        self.count += 1

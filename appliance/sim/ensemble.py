@@ -1,0 +1,270 @@
+"""The simulated shell: an ensemble's process cores on simulated time.
+
+Each simulated ensemble is one simpy process (its CPU) that runs the same
+cores a device runs: the input-token, execute and network-manager cores (and
+the runtime-manager core on the runtime manager), plus a transport endpoint
+whose datagrams cross :class:`appliance.sim.link.SimNetwork` as bytes. Time
+is the integer ``env.now`` in µs; processing takes no simulated time.
+"""
+from __future__ import annotations
+
+import logging
+from collections import deque
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
+
+import simpy
+
+from appliance.ipc import Message, NetMsg, Output, Recipient, RuntimeMsg, Transmission
+from appliance.ipc.codec import CodecError, decode_messages, encode_messages
+from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
+from appliance.program import graphfile
+from appliance.program.model import Graph
+from appliance.runtime.app import App, OutputRecord, RunOptions
+from appliance.runtime.core import Core
+from appliance.runtime.counters import Counters
+from appliance.runtime.execute import ExecuteCore
+from appliance.runtime.manager import RuntimeManagerCore
+from appliance.runtime.network import RUNTIME_MANAGER, NetworkCore
+from appliance.runtime.sync import InputTokenCore
+from appliance.sim.link import LinkProfile, SimNetwork, derived_rng
+from appliance.system import Component, EnsembleDescription
+
+log = logging.getLogger("appliance.sim")
+
+
+class SimWorld:
+    """One simulation: the simpy environment, the network, and its seed."""
+
+    def __init__(self, seed: int = 0, profile: LinkProfile = LinkProfile(),
+                 transport: TransportConfig = TransportConfig(), key: Optional[bytes] = None) -> None:
+        self.env = simpy.Environment()
+        self.seed = seed
+        self.network = SimNetwork(self.env, seed, profile)
+        self.transport = transport
+        self.key = key
+
+    @property
+    def now(self) -> int:
+        return int(self.env.now)
+
+    def run(self, until: int) -> None:
+        if until > self.env.now:
+            self.env.run(until=until)
+
+
+def sim_address(name: str) -> str:
+    return "sim:" + name
+
+
+class SimEnsemble:
+    """A device in the simulation (the seeds' ``TTEnsemble``, simulated)."""
+
+    def __init__(self, world: SimWorld, name: str, components: Iterable[Component] = ()) -> None:
+        self.world = world
+        self.env = world.env
+        self.name = name
+        self.address = sim_address(name)
+        self.components: List[Component] = []
+        self.add_components(*components)
+        self.counters = Counters()
+        session = derived_rng(world.seed, "session", name).getrandbits(64) or 1  # nonzero, as a device's
+        self.endpoint = Endpoint(world.transport, session=session, key=world.key)
+        self.cores: Dict[Recipient, Core] = {}
+        self.network = NetworkCore(name, self.address, **self._network_options())
+        self.cores[Recipient.INPUT_TOKENS] = InputTokenCore(name)
+        self.cores[Recipient.EXECUTE] = ExecuteCore(name)
+        self.cores[Recipient.NETWORK] = self.network
+        self._queue: Deque[Message] = deque()
+        self._wake: Optional[simpy.Event] = None
+        self._timer_at: Optional[int] = None
+        self._transport_due: Optional[int] = None
+        self._watchers: List[Callable[[], None]] = []
+        world.network.attach(self.address, self._on_datagram)
+        self.process = self.env.process(self._run())
+
+    def _network_options(self) -> Dict[str, Any]:
+        return {}
+
+    # -- the seeds' ensemble API ------------------------------------------------------
+
+    def add_components(self, *components: Component) -> None:
+        """Add components; one with the name of a present component replaces it."""
+        for component in components:
+            self.components = [c for c in self.components if c.name != component.name] + [component]
+
+    def remove_component(self, component: Component) -> None:
+        self.components = [c for c in self.components if c.name != component.name]
+
+    def find_component(self, name: str) -> Optional[Component]:
+        for component in self.components:
+            if component.name == name:
+                return component
+        return None
+
+    def description(self) -> EnsembleDescription:
+        return EnsembleDescription(self.name, self.address, list(self.components))
+
+    def connect_to_ticktalk_network(self, runtime_manager_address: str,
+                                    runtime_manager_name: str = RUNTIME_MANAGER) -> None:
+        """Ask the runtime manager to let this ensemble join; the answer arrives as a message."""
+        self.network.runtime_manager = runtime_manager_name
+        self.post(Message(NetMsg.JOIN_NETWORK, (runtime_manager_address, self.description().to_wire()),
+                          Recipient.NETWORK))
+
+    @property
+    def joined(self) -> Optional[bool]:
+        """True once accepted, False if refused (see ``join_error``), None while waiting."""
+        return self.network.joined
+
+    @property
+    def join_error(self) -> str:
+        return self.network.join_error
+
+    def enter_steady_state(self, timeout: Optional[int] = None) -> None:
+        """Run the simulation (every ensemble in it) for ``timeout`` µs, or until nothing is left to do."""
+        if timeout is None:
+            self.env.run()
+        else:
+            self.world.run(self.world.now + timeout)
+
+    def post(self, message: Message) -> None:
+        """Put a message on this ensemble's queue, as its own processes would."""
+        self._queue.append(message)
+        self._poke()
+
+    def watch(self, callback: Callable[[], None]) -> None:
+        """Call ``callback`` after each burst of processing (harnesses watch state this way)."""
+        self._watchers.append(callback)
+
+    def stats(self) -> Dict[str, Any]:
+        counters = Counters.merged([self.counters.as_dict()] + [c.counters.as_dict() for c in self.cores.values()])
+        return {"counters": counters, "transport": self.endpoint.stats()}
+
+    # -- the shell ----------------------------------------------------------------------
+
+    def _run(self):
+        while True:
+            self._pump()
+            self._wake = self.env.event()
+            yield self._wake
+            self._wake = None
+
+    def _poke(self) -> None:
+        if self._wake is not None and not self._wake.triggered:
+            self._wake.succeed()
+
+    def _on_datagram(self, datagram: bytes, source: str) -> None:
+        self.endpoint.receive_datagram(datagram, source, self.world.now)
+        self._take_events()
+        self._poke()
+
+    def _take_events(self) -> None:
+        now = self.world.now
+        for event in self.endpoint.events():
+            if isinstance(event, Delivered):
+                try:
+                    messages = decode_messages(event.payload)
+                except CodecError as exc:
+                    self.counters.incr("refused.undecodable")
+                    log.warning("%s: undecodable message from %s: %s", self.name, event.peer, exc)
+                    continue
+                self._queue.extend(self.network.deliver(messages, event.peer, now))
+            elif isinstance(event, SendFailed):
+                self._queue.extend(self.network.transmission_failed(event.peer, event.reason))
+
+    def _pump(self) -> None:
+        """Everything due at this instant: transport timers, core timers, then every
+        queued message and whatever it produces, until the ensemble is idle."""
+        now = self.world.now
+        queue = self._queue
+        cores = self.cores
+        endpoint = self.endpoint
+        if self._transport_due is not None and self._transport_due <= now:
+            endpoint.handle_timer(now)
+            self._take_events()
+        while True:
+            for core in cores.values():
+                due = core.next_timer()
+                if due is not None and due <= now:
+                    self._dispatch(core.on_timer(now), now)
+            if not queue:
+                break
+            while queue:
+                message = queue.popleft()
+                core = cores.get(message.recipient)
+                if core is None:
+                    self.counters.incr("refused.no_such_process")
+                    continue
+                self._dispatch(core.handle(message, now), now)
+        send = self.world.network.send
+        for datagram, peer in endpoint.datagrams_to_send():
+            send(self.address, peer, datagram)
+        self._transport_due = endpoint.get_timer()
+        self._arm_timer()
+        for watcher in self._watchers:
+            watcher()
+
+    def _dispatch(self, outputs: List[Output], now: int) -> None:
+        for out in outputs:
+            if type(out) is Transmission:
+                try:
+                    self.endpoint.send(out.address, encode_messages(out.messages), out.reliable, now)
+                except (ValueError, TypeError) as exc:
+                    self._queue.extend(self.network.unsendable(out, str(exc)))
+            else:
+                self._queue.append(out)
+
+    def _arm_timer(self) -> None:
+        dues = [d for d in (c.next_timer() for c in self.cores.values()) if d is not None]
+        if self._transport_due is not None:
+            dues.append(self._transport_due)
+        if not dues:
+            return
+        at = min(dues)
+        if self._timer_at is not None and self._timer_at <= at and self._timer_at > self.world.now:
+            return
+        self._timer_at = at
+        event = self.env.timeout(max(0, at - self.world.now))
+        event.callbacks.append(lambda _e, at=at: self._timer_fired(at))
+
+    def _timer_fired(self, at: int) -> None:
+        if self._timer_at == at:
+            self._timer_at = None
+        self._poke()
+
+
+class SimRuntimeManager(SimEnsemble):
+    """The runtime-manager ensemble (the seeds' ``TTRuntimeManager``, simulated).
+
+    It joins itself at once, so it can host SQs when no other ensemble joins.
+    """
+
+    def __init__(self, world: SimWorld, components: Iterable[Component] = (),
+                 sink: Callable[[OutputRecord], None] = lambda record: None,
+                 name: str = RUNTIME_MANAGER) -> None:
+        super().__init__(world, name, components)
+        self.manager = RuntimeManagerCore(self.address, sink, name=name)
+        self.cores[Recipient.RUNTIME_MANAGER] = self.manager
+        self.post(Message(RuntimeMsg.JOIN, self.description().to_wire(), Recipient.RUNTIME_MANAGER))
+
+    def _network_options(self) -> Dict[str, Any]:
+        return {"hosts_runtime_manager": True}
+
+    @property
+    def members(self) -> List[str]:
+        return list(self.manager.members)
+
+    @property
+    def app(self) -> Optional[App]:
+        return self.manager.app
+
+    def instantiate_and_map_graph(self, graph: Graph, options: RunOptions = RunOptions()) -> None:
+        """Map the graph onto the joined ensembles, deploy it, and start it once all acknowledge."""
+        self.send_to_runtime(Message(RuntimeMsg.INSTANTIATE_AND_MAP,
+                                     (graphfile.to_document(graph), options.to_wire()), Recipient.RUNTIME_MANAGER))
+
+    def teardown(self, app_id: Optional[str] = None) -> None:
+        self.send_to_runtime(Message(RuntimeMsg.TEARDOWN, app_id, Recipient.RUNTIME_MANAGER))
+
+    def send_to_runtime(self, message: Message) -> None:
+        self.post(message)

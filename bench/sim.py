@@ -1,0 +1,130 @@
+"""Simulated SQ executions per wall-clock second, and the memory peak.
+
+A generated program of CHAINS chains, each a stream and LENGTH - 1 SQs, chain
+i pinned to ensemble i mod ENSEMBLES; neighbouring chains are joined half-way
+by a timed join, so tokens also cross the simulated network, and every chain's
+end is a graph output logged by the runtime manager. Prints JSON lines:
+
+    .venv/bin/python bench/sim.py                 # 100 ensembles, 1000 SQs, 1 s simulated
+    .venv/bin/python bench/sim.py --quick         # a smaller, faster run
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import resource
+import sys
+import tempfile
+import time
+
+from appliance.program.loader import load_program
+from appliance.runtime.app import RunOptions
+from appliance.sim.harness import numbered_ensembles, simulate
+from appliance.sim.link import LinkProfile
+
+PROGRAM_HEAD = '''
+from appliance import graph, sq, stream
+'''
+
+PER_ENSEMBLE = '''
+
+@stream(period_ms={period_ms}, ensemble="ensemble-{n}")
+def source_{n}(tick):
+    return tick // 1000
+
+
+@sq(ensemble="ensemble-{n}")
+def step_{n}(x):
+    return x + 1
+
+
+@sq(ensemble="ensemble-{n}")
+def join_{n}(a, b):
+    return a + b
+'''
+
+PROGRAM_GRAPH = '''
+
+FUNCTIONS = [{functions}]
+
+
+@graph
+def main():
+    mids = []
+    for i in range({chains}):
+        source, step, _ = FUNCTIONS[i % len(FUNCTIONS)]
+        x = source()
+        for _ in range({half}):
+            x = step(x)
+        mids.append(x)
+    outputs = []
+    for i, mid in enumerate(mids):
+        _, step, join = FUNCTIONS[i % len(FUNCTIONS)]
+        x = join(mid, mids[(i + 1) % len(mids)])
+        for _ in range({rest}):
+            x = step(x)
+        outputs.append(x)
+    return tuple(outputs)
+'''
+
+
+def emit(metric: str, value: float, unit: str, **extra) -> None:
+    print(json.dumps(dict({"bench": "sim", "metric": metric, "value": value, "unit": unit}, **extra)))
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--ensembles", type=int, default=100)
+    parser.add_argument("--chains", type=int, default=100)
+    parser.add_argument("--length", type=int, default=10, help="SQs per chain, the stream included")
+    parser.add_argument("--period-ms", type=int, default=10)
+    parser.add_argument("--duration", type=float, default=3.0, help="simulated seconds")
+    parser.add_argument("--quick", action="store_true", help="10 ensembles, 100 SQs")
+    args = parser.parse_args()
+    if args.quick:
+        args.ensembles, args.chains = 10, 10
+    half = (args.length - 2) // 2
+    rest = args.length - 2 - half
+    # SQ functions are top-level names of the program file: one trio per ensemble, each pinned there.
+    numbers = range(1, args.ensembles + 1)
+    source = PROGRAM_HEAD + "".join(PER_ENSEMBLE.format(period_ms=args.period_ms, n=n) for n in numbers)
+    source += PROGRAM_GRAPH.format(functions=", ".join("(source_%d, step_%d, join_%d)" % (n, n, n) for n in numbers),
+                                   chains=args.chains, half=half, rest=rest)
+    with tempfile.TemporaryDirectory() as tmp:
+        path = os.path.join(tmp, "bench_program.py")
+        with open(path, "w") as handle:
+            handle.write(source)
+        graph = load_program(path)
+    sqs = len(graph.sqs)
+    options = RunOptions(seed=1, duration=int(args.duration * 1e6))
+    marks = []  # (simulated µs, wall s, cpu s): the progress callback tells when the streams ran
+
+    def progress(now: int, planned: int) -> None:
+        marks.append((now, time.perf_counter(), time.process_time()))
+
+    started = time.perf_counter()
+    result = simulate(graph, numbered_ensembles(args.ensembles), options, LinkProfile(latency=500, jitter=100),
+                      progress=progress)
+    wall = time.perf_counter() - started
+    executions = result.summary["executions"]
+    # Steady state: from the first progress mark after the sources started to the last one.
+    first_sample = marks[0][0] + options.start_delay
+    running = [mark for mark in marks if mark[0] >= first_sample]
+    span_sim = running[-1][0] - running[0][0]
+    done = executions * span_sim / options.duration
+    shape = {"ensembles": args.ensembles, "sqs": sqs, "simulated_s": args.duration}
+    emit("executions", executions, "count", **shape)
+    emit("executions_per_wall_second", round(done / (running[-1][1] - running[0][1])), "1/s", goal=100000, **shape)
+    emit("executions_per_cpu_second", round(done / (running[-1][2] - running[0][2])), "1/s", **shape)
+    emit("executions_per_wall_second_with_setup", round(executions / wall), "1/s", **shape)
+    emit("wall_time_with_setup", round(wall, 3), "s", **shape)
+    emit("datagrams", result.link["sent"], "count", **shape)
+    emit("max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MiB", **shape)
+    if result.summary["phase"] != "finished":
+        print("run did not finish: %s" % result.summary["error"], file=sys.stderr)
+        sys.exit(1)
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,139 @@
+"""The ``appliance`` command: what users type, what they see, and exit codes."""
+import json
+import subprocess
+import sys
+
+import pytest
+
+from appliance.cli import main
+from appliance.program import graphfile
+
+from ..sim.conftest import example_path
+
+GOOD = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, width_ms=2)
+def n(tick):
+    return tick // 10000
+
+@sq
+def double(x):
+    return 2 * x
+
+@graph
+def main():
+    return double(n())
+"""
+
+
+def run_cli(capsys, *argv):
+    code = main(list(argv))
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, tmp_path):
+    graph_path = str(tmp_path / "g.json")
+    code, out, _ = run_cli(capsys, "build", write_program(GOOD), "-o", graph_path)
+    assert code == 0 and "2 SQs, 1 arcs, 1 outputs" in out
+    assert graphfile.load(graph_path).name == "main"
+    outputs = tmp_path / "out.jsonl"
+    code, out, _ = run_cli(capsys, "simulate", graph_path, "--ensembles", "2", "--duration", "0.5",
+                           "--out", str(outputs))
+    assert code == 0 and "outputs logged   50" in out
+    records = [json.loads(line) for line in outputs.read_text().splitlines()]
+    assert len(records) == 50
+    assert set(records[0]) == {"sq", "port", "value", "start", "stop", "clock", "ensemble", "logged_at"}
+    assert all(r["value"] == 2 * ((r["start"] + r["stop"]) // 2 // 10000) for r in records)
+    assert all(isinstance(r[k], int) for r in records for k in ("start", "stop", "logged_at"))
+
+
+@pytest.mark.parametrize("source, expected", [
+    ("from appliance import sq\n@sq\ndef f(x):\n    return x\nf(1)\n", ":5: SQ 'f': called outside a @graph"),
+    ("def broken(:\n", ":1: syntax error"),
+    ("x = 1\n", "defines no @graph function"),
+])
+def test_a_program_that_does_not_build_gets_one_line_and_exit_2(capsys, write_program, source, expected):
+    code, out, err = run_cli(capsys, "build", write_program(source))
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and expected in err and "Traceback" not in err
+    assert err.startswith("appliance build: error: ")
+
+
+def test_debug_shows_the_traceback(write_program):
+    with pytest.raises(Exception, match="called outside"):
+        main(["--debug", "build", write_program("from appliance import sq\n@sq\ndef f(x):\n    return x\nf(1)\n")])
+
+
+def test_a_graph_file_that_does_not_validate_names_the_sq_and_the_field(capsys, write_program, tmp_path):
+    graph_path = tmp_path / "g.json"
+    main(["build", write_program(GOOD), "-o", str(graph_path)])
+    doc = json.loads(graph_path.read_text())
+    doc["sqs"][1]["outputs"] = 0
+    graph_path.write_text(json.dumps(doc))
+    capsys.readouterr()
+    code, _, err = run_cli(capsys, "simulate", str(graph_path))
+    assert code == 2 and "SQ 'double': field 'outputs': must be positive, got 0" in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_system_file_that_names_no_ensemble_is_refused(capsys, write_program, tmp_path):
+    system = tmp_path / "system.json"
+    system.write_text('{"ensembles": []}')
+    code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--system", str(system))
+    assert code == 2 and "names no ensemble" in err and str(system) in err
+
+
+def test_an_sq_that_raises_gets_a_line_saying_what_and_where(capsys, write_program):
+    path = write_program(GOOD.replace("return 2 * x", "return 2 / (x % 2)"))
+    code, out, err = run_cli(capsys, "simulate", path, "--duration", "0.2")
+    assert code == 2
+    assert "SQ 'double' on ensemble-" in err and "ZeroDivisionError" in err and "Traceback" not in err
+    assert "SQ errors" in out
+
+
+def test_bad_options_are_usage_errors(capsys, write_program):
+    code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--loss", "1.5")
+    assert code == 2 and "--loss is a probability" in err
+    with pytest.raises(SystemExit) as info:
+        main(["simulate"])
+    assert info.value.code == 2
+
+
+@pytest.mark.parametrize("command", ["build", "simulate", "demo"])
+def test_every_command_has_help_with_examples(capsys, command):
+    with pytest.raises(SystemExit) as info:
+        main([command, "--help"])
+    assert info.value.code == 0
+    assert "example" in capsys.readouterr().out
+
+
+def test_demo_runs_end_to_end_and_explains(capsys):
+    code, out, _ = run_cli(capsys, "demo")
+    assert code == 0
+    assert "Plan B" in out and "met the deadline" in out and "fuse on jetson" in out
+
+
+def test_the_installed_entry_point_works():
+    done = subprocess.run([sys.executable, "-m", "appliance", "--version"], capture_output=True, text=True,
+                          timeout=60)
+    assert done.returncode == 0 and done.stdout.startswith("appliance ")
+
+
+def test_simulate_accepts_the_example_system(capsys):
+    code, out, _ = run_cli(capsys, "simulate", example_path("camera_fusion.py"), "--system",
+                           example_path("camera_fusion.system.json"), "--duration", "0.5")
+    assert code == 0 and "deadlines" in out
+
+
+def test_a_duration_under_one_tick_is_a_usage_error(capsys, write_program):
+    code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--duration", "0.0000001")
+    assert code == 2 and "--duration must be at least 1 µs" in err
+
+
+def test_an_ensemble_named_like_the_runtime_manager_is_refused(capsys, write_program, tmp_path):
+    system = tmp_path / "system.json"
+    system.write_text('{"ensembles": [{"name": "runtime-manager"}]}')
+    code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--system", str(system))
+    assert code == 2 and "is the runtime manager's" in err

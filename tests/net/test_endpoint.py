@@ -1,0 +1,413 @@
+"""The endpoint's protocol behaviour, driven through an in-memory link with a fake clock."""
+from __future__ import annotations
+
+import pytest
+
+from appliance.net import (
+    ENDPOINT,
+    Endpoint,
+    MessageTooLarge,
+    SendRefused,
+    TooManyInFlight,
+    TooManyPeers,
+    TransportConfig,
+)
+from appliance.net.wire import ACK, DATA
+
+from .fakewire import pair, small_config
+
+KEY = b"cluster key for the tests, 32 B!"
+
+
+def kinds(wire):
+    return [(source, datagram[1]) for source, _, datagram in wire.carried]
+
+
+def payloads(wire, name):
+    return [event.payload for event in wire.delivered[name]]
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_small_reliable_message_costs_one_data_and_one_ack(config, key):
+    wire = pair(config, key)
+    message_id = wire.send("a", "b", b"hello")
+    wire.run()
+    assert message_id == 1
+    assert payloads(wire, "b") == [b"hello"]
+    assert kinds(wire) == [("a", DATA), ("b", ACK)]
+    assert wire.endpoints["a"].in_flight("b") == 0
+    assert wire.endpoints["a"].get_timer() is None
+    assert wire.endpoints["a"].stats()["b"]["acked"] == 1
+
+
+def test_message_ids_are_monotonic_per_peer_and_class(config):
+    wire = pair(config)
+    wire.add("c", Endpoint(config, session=0xC3))
+    ids = [wire.send("a", "b", b"x") for _ in range(3)]
+    assert ids == [1, 2, 3]
+    assert wire.send("a", "c", b"x") == 1
+    assert [wire.send("a", "b", b"x", reliable=False) for _ in range(2)] == [1, 2]
+    wire.run()
+    assert sorted(e.message_id for e in wire.delivered["b"] if e.payload) == [1, 1, 2, 2, 3]
+
+
+@pytest.mark.parametrize("size", [0, 1, 67, 68, 69, 1000, 20000])
+def test_messages_of_any_size_arrive_whole(small_mtu, size):
+    wire = pair(small_mtu)
+    payload = bytes(i % 251 for i in range(size))
+    wire.send("a", "b", payload)
+    wire.run()
+    assert payloads(wire, "b") == [payload]
+    assert wire.endpoints["b"].stats()[ENDPOINT]["reassemblies"] == 0
+
+
+def test_first_fragment_lost_needs_no_handshake(small_mtu):
+    """The original runtime deadlocked when its REQ/ACK_START was lost; here any fragment opens."""
+    dropped = []
+
+    def drop_first_data(source, destination, datagram):
+        if datagram[1] == DATA and not dropped:
+            dropped.append(datagram)
+            return True
+        return False
+
+    wire = pair(small_mtu, drop=drop_first_data)
+    wire.send("a", "b", b"z" * 500)
+    wire.run()
+    assert payloads(wire, "b") == [b"z" * 500]
+    assert wire.endpoints["a"].stats()["b"]["retransmitted"] >= 1
+    assert wire.failed["a"] == []
+
+
+def test_lost_ack_means_retransmission_and_the_duplicate_is_acknowledged_not_delivered(config):
+    acks = []
+
+    def drop_first_ack(source, destination, datagram):
+        if datagram[1] == ACK and not acks:
+            acks.append(datagram)
+            return True
+        return False
+
+    wire = pair(config, drop=drop_first_ack)
+    wire.send("a", "b", b"once")
+    wire.run()
+    assert payloads(wire, "b") == [b"once"]
+    b_stats = wire.endpoints["b"].stats()["a"]
+    assert b_stats["duplicates"] == 1
+    assert b_stats["acks_sent"] == 2
+    assert wire.endpoints["a"].in_flight("b") == 0
+
+
+def test_a_probe_recovers_the_tail_long_before_the_retransmission_timeout(small_mtu):
+    """A stream whose last fragments are lost recovers in a few round trips, not an RTO."""
+    wire = pair(small_mtu, latency=100)
+    wire.send("a", "b", b"warm-up")
+    wire.run()
+    lost = set()
+
+    def drop_tail(source, destination, datagram):
+        index = datagram[16]
+        if datagram[1] == DATA and index in (7, 8) and index not in lost:
+            lost.add(index)
+            return True
+        return False
+
+    wire.drop = drop_tail
+    start = wire.now
+    wire.send("a", "b", b"t" * 600)  # nine fragments; the last two are lost once
+    wire.run()
+    assert payloads(wire, "b")[-1] == b"t" * 600
+    assert wire.endpoints["a"].stats()["b"]["probes"] >= 1
+    assert wire.now - start < small_mtu.rto_min
+
+
+def test_losses_in_a_stream_are_detected_by_later_acks():
+    """With a small window the fragments go out over several round trips; the ACK of a
+    later one shows the fifth lost, without waiting for a probe or the timeout."""
+    count = []
+
+    def drop_fifth_data(source, destination, datagram):
+        if datagram[1] == DATA:
+            count.append(1)
+            return len(count) == 5
+        return False
+
+    wire = pair(small_config(window=4), drop=drop_fifth_data, latency=1000)
+    wire.send("a", "b", b"s" * 2000)
+    wire.run()
+    stats = wire.endpoints["a"].stats()["b"]
+    assert payloads(wire, "b") == [b"s" * 2000]
+    assert (stats["fast_retransmits"], stats["retransmitted"], stats["probes"]) == (1, 1, 0)
+
+
+def test_give_up_after_the_retry_limit_reports_failure_and_frees_state():
+    config = TransportConfig(retry_limit=3)
+    wire = pair(config, drop=lambda source, destination, datagram: destination == "b")
+    message_id = wire.send("a", "b", b"into the void")
+    wire.run()
+    a = wire.endpoints["a"]
+    [failure] = wire.failed["a"]
+    assert (failure.peer, failure.message_id) == ("b", message_id)
+    assert "3 retransmissions" in failure.reason
+    assert a.in_flight("b") == 0 and a.get_timer() is None
+    stats = a.stats()["b"]
+    assert (stats["failed"], stats["retransmitted"]) == (1, 3)
+    assert stats["rto_us"] > config.rto_initial  # backed off
+
+
+def test_retransmission_timeouts_back_off_up_to_the_ceiling():
+    config = TransportConfig(retry_limit=12, rto_initial=100_000, rto_max=400_000)
+    wire = pair(config, drop=lambda source, destination, datagram: destination == "b")
+    wire.send("a", "b", b"x")
+    sends = []
+    while not wire.failed["a"]:
+        sends.append(wire.now)
+        wire.run(until=wire.endpoints["a"].get_timer())
+    gaps = [later - earlier for earlier, later in zip(sends, sends[1:])]
+    assert gaps[:3] == [100_000, 150_000, 225_000]
+    assert max(gaps) == 400_000
+
+
+def test_best_effort_is_neither_acknowledged_nor_retransmitted(small_mtu):
+    wire = pair(small_mtu)
+    wire.send("a", "b", b"q" * 300, reliable=False)
+    wire.run()
+    assert payloads(wire, "b") == [b"q" * 300]
+    assert {kind for _, kind in kinds(wire)} == {DATA}
+    assert wire.endpoints["a"].get_timer() is None
+
+    lossy = pair(small_mtu, drop=lambda source, destination, datagram: True)
+    lossy.send("a", "b", b"gone", reliable=False)
+    lossy.run()
+    assert lossy.endpoints["a"].stats()["b"]["retransmitted"] == 0
+    assert lossy.failed["a"] == []
+
+
+def test_duplicated_datagrams_deliver_once(small_mtu):
+    wire = pair(small_mtu)
+    for reliable in (True, False):
+        wire.send("a", "b", b"d" * 200, reliable=reliable)
+    for source, destination, datagram in list(wire.carried):
+        wire.inject(destination, source, datagram)
+    wire.run()
+    for source, destination, datagram in list(wire.carried):
+        wire.inject(destination, source, datagram)
+    wire.run()
+    assert payloads(wire, "b") == [b"d" * 200, b"d" * 200]
+    assert wire.endpoints["b"].stats()["a"]["duplicates"] > 0
+
+
+def test_refusals_are_value_errors_and_counted():
+    config = TransportConfig(max_message_size=1000, max_in_flight=2, max_queued=1, replay_window=8, max_peers=1)
+    a = Endpoint(config, session=1)
+    with pytest.raises(MessageTooLarge):
+        a.send("b", bytes(1001), True, 0)
+    a.send("b", b"1", True, 0)
+    a.send("b", b"2", True, 0)
+    a.send("b", b"3 waits for room", True, 0)
+    assert not a.can_send("b") and a.in_flight("b") == 3
+    with pytest.raises(TooManyInFlight):
+        a.send("b", b"4", True, 0)
+    a.send("b", b"best effort is not limited", False, 0)
+    with pytest.raises(TooManyPeers):
+        a.send("c", b"x", True, 0)
+    for error in (MessageTooLarge, TooManyInFlight, TooManyPeers):
+        assert issubclass(error, SendRefused) and issubclass(error, ValueError)
+    stats = a.stats()
+    assert stats["b"]["too_large"] == 0 and stats[ENDPOINT]["too_large"] == 1
+    assert stats["b"]["in_flight_full"] == 1 and stats["b"]["queued"] == 1
+    assert stats[ENDPOINT]["peers_full"] == 1
+
+
+def test_reliable_messages_beyond_max_in_flight_wait_and_then_all_arrive():
+    wire = pair(TransportConfig(max_in_flight=4, replay_window=8), latency=500)
+    for index in range(40):
+        wire.send("a", "b", b"control %d" % index)
+    assert len(wire.carried) == 4  # only max_in_flight went on the wire at once
+    wire.run()
+    assert sorted(payloads(wire, "b")) == sorted(b"control %d" % i for i in range(40))
+    assert wire.endpoints["a"].in_flight("b") == 0 and wire.endpoints["a"].stats()["b"]["queued"] == 36
+
+
+def test_when_a_peer_goes_silent_its_waiting_messages_fail_with_the_stuck_one():
+    config = TransportConfig(max_in_flight=1, replay_window=8, retry_limit=2)
+    wire = pair(config, drop=lambda source, destination, datagram: destination == "b")
+    for index in range(5):
+        wire.send("a", "b", b"%d" % index)
+    wire.run()
+    assert sorted(e.message_id for e in wire.failed["a"]) == [1, 2, 3, 4, 5]
+    assert wire.endpoints["a"].in_flight("b") == 0
+
+
+def test_a_stuck_message_holds_back_new_ones_before_the_replay_window_would_drop_it():
+    config = TransportConfig(max_in_flight=4, replay_window=8)
+    held = []
+
+    def hold_message_one(source, destination, datagram):
+        if datagram[1] == DATA and datagram[12:16] == b"\x01\x00\x00\x00":
+            held.append(datagram)
+            return True
+        return False
+
+    wire = pair(config, drop=hold_message_one)
+    wire.send("a", "b", b"first")
+    for index in range(6):
+        wire.send("a", "b", b"next %d" % index)
+        wire.run(until=wire.now + 1000)
+    assert wire.endpoints["a"].can_send("b")
+    wire.send("a", "b", b"eighth")
+    wire.send("a", "b", b"ninth")
+    wire.run(until=wire.now + 1000)
+    assert b"eighth" in payloads(wire, "b")
+    assert b"ninth" not in payloads(wire, "b")  # id 9 waits: it would push id 1 out of b's window
+    assert wire.endpoints["a"].stats()["b"]["queued"] == 1
+    wire.drop = None
+    wire.run()
+    assert b"first" in payloads(wire, "b") and b"ninth" in payloads(wire, "b")
+    assert wire.endpoints["a"].can_send("b")
+
+
+def test_rtt_estimate_follows_the_link():
+    wire = pair(TransportConfig(), latency=2000)
+    for _ in range(20):
+        wire.send("a", "b", b"ping")
+        wire.run()
+    stats = wire.endpoints["a"].stats()["b"]
+    assert stats["rtt_us"] == 4000
+    assert stats["rto_us"] == TransportConfig().rto_min
+
+
+def test_restarted_peer_is_recognised_and_its_old_session_refused(config):
+    wire = pair(config)
+    wire.send("b", "a", b"before")
+    wire.run()
+    old_session_datagram = wire.carried[0][2]
+    wire.endpoints["b"] = Endpoint(config, session=0xB3)  # b reboots with a new session
+    wire.send("b", "a", b"after")
+    wire.run()
+    assert payloads(wire, "a") == [b"before", b"after"]
+    assert [e.message_id for e in wire.delivered["a"]] == [1, 1]
+    wire.inject("a", "b", old_session_datagram)
+    stats = wire.endpoints["a"].stats()["b"]
+    assert stats["restarts"] == 1 and stats["stale_session"] == 1
+    assert stats["session"] == 0xB3
+    assert payloads(wire, "a") == [b"before", b"after"]
+
+
+def test_messages_in_flight_survive_the_receiver_restarting(small_mtu):
+    wire = pair(small_mtu, drop=lambda source, destination, datagram: source == "b")
+    wire.send("a", "b", b"m" * 400)
+    wire.run(until=wire.now + 500)
+    wire.endpoints["b"] = Endpoint(small_mtu, session=0xB9)
+    wire.drop = None
+    wire.run()
+    assert wire.endpoints["a"].in_flight("b") == 0
+    assert payloads(wire, "b")[-1] == b"m" * 400
+
+
+def test_authenticated_endpoints_refuse_unauthenticated_and_foreign_traffic(config):
+    wire = pair(config, key=KEY)
+    wire.add("plain", Endpoint(config, session=0xD4))
+    wire.add("foreign", Endpoint(config, session=0xE5, key=b"another cluster's key, 32 bytes!"))
+    wire.send("plain", "a", b"let me in")
+    wire.send("foreign", "a", b"let me in too")
+    wire.send("a", "plain", b"secret")
+    wire.run(until=1_000_000)
+    assert payloads(wire, "a") == [] and payloads(wire, "plain") == []
+    stats = wire.endpoints["a"].stats()
+    assert stats["plain"]["bad_auth"] >= 1  # a knows plain: it sent to it
+    assert stats[ENDPOINT]["bad_auth"] >= 1  # foreign never became a peer
+    assert "foreign" not in stats
+    assert wire.endpoints["plain"].stats()["a"]["bad_auth"] >= 1
+    assert wire.endpoints["a"].authenticated and not wire.endpoints["plain"].authenticated
+
+
+def test_replayed_datagrams_are_not_delivered_again(config):
+    wire = pair(config, key=KEY)
+    wire.send("a", "b", b"pay 10")
+    wire.run()
+    captured = wire.carried[0][2]
+    for _ in range(3):
+        wire.inject("b", "a", captured)
+    assert payloads(wire, "b") == [b"pay 10"]
+    assert wire.endpoints["b"].stats()["a"]["duplicates"] == 3
+
+
+def test_ids_older_than_the_replay_window_are_refused():
+    config = TransportConfig(replay_window=8, max_in_flight=4)
+    wire = pair(config)
+    wire.send("a", "b", b"old", reliable=False)
+    old = wire.carried[-1][2]
+    for index in range(10):
+        wire.send("a", "b", b"new %d" % index, reliable=False)
+    wire.run()
+    wire.inject("b", "a", old)
+    assert wire.endpoints["b"].stats()["a"]["replayed"] == 1
+    assert payloads(wire, "b").count(b"old") == 1
+
+
+def test_unanswered_reassembly_expires_and_frees_its_memory(small_mtu):
+    wire = pair(small_mtu)
+    wire.endpoints["a"].send("b", b"r" * 300, False, 0)
+    first = wire.endpoints["a"].datagrams_to_send()[0][0]
+    wire.inject("b", "a", first)
+    b = wire.endpoints["b"]
+    assert b.stats()[ENDPOINT]["reassemblies"] == 1
+    assert b.get_timer() == small_mtu.reassembly_timeout
+    wire.run()
+    assert wire.now == small_mtu.reassembly_timeout
+    stats = b.stats()
+    assert stats[ENDPOINT]["reassemblies"] == 0 and stats[ENDPOINT]["reassembly_memory"] == 0
+    assert stats["a"]["reassembly_expired"] == 1
+    assert b.get_timer() is None
+
+
+def test_reassembly_limits_evict_best_effort_and_hold_off_reliable():
+    config = small_config(max_reassemblies=2)
+    wire = pair(config)
+    a = wire.endpoints["a"]
+
+    def first_fragment(payload, reliable):
+        a.send("b", payload, reliable, wire.now)
+        return [d for d, _ in a.datagrams_to_send()][0]
+
+    wire.inject("b", "a", first_fragment(b"1" * 200, False))
+    wire.inject("b", "a", first_fragment(b"2" * 200, True))
+    wire.inject("b", "a", first_fragment(b"3" * 200, True))  # evicts the best-effort one
+    wire.inject("b", "a", first_fragment(b"4" * 200, True))  # no room: refused, unacknowledged
+    stats = wire.endpoints["b"].stats()["a"]
+    assert stats["reassembly_evicted"] == 1 and stats["reassembly_full"] == 1
+    wire.run()  # retransmissions complete all three reliable messages
+    assert sorted(payloads(wire, "b")) == [b"2" * 200, b"3" * 200, b"4" * 200]
+
+
+def test_idle_peers_are_evicted_when_the_table_is_full():
+    config = TransportConfig(max_peers=2)
+    wire = pair(config)
+    for name in ("c", "d"):
+        wire.add(name, Endpoint(config, session=ord(name)))
+    for name in ("b", "c", "d"):
+        wire.send(name, "a", b"hi from " + name.encode())
+        wire.run()
+    assert len(payloads(wire, "a")) == 3
+    stats = wire.endpoints["a"].stats()
+    assert set(stats) == {"c", "d", ENDPOINT}
+    assert stats[ENDPOINT]["peers_evicted"] == 1
+
+
+def test_stats_have_one_schema_per_peer(config):
+    wire = pair(config)
+    wire.send("a", "b", b"x")
+    wire.run()
+    stats = wire.endpoints["a"].stats()
+    for name in ("sent", "delivered", "retransmitted", "duplicates", "bad_crc", "bad_auth",
+                 "failed", "rtt_us"):
+        assert name in stats["b"]
+    assert {"peers", "reassembly_memory", "peers_full"} <= set(stats[ENDPOINT])
+    assert set(stats["b"]) == set(wire.endpoints["b"].stats()["a"])
+
+
+def test_session_must_be_a_nonzero_64_bit_int(config):
+    for session in (0, -1, 1 << 64, "1", 1.0):
+        with pytest.raises(ValueError):
+            Endpoint(config, session=session)  # type: ignore[arg-type]

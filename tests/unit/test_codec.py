@@ -1,0 +1,98 @@
+import contextlib
+
+import msgpack
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
+from appliance.ipc.codec import CodecError, decode, decode_messages, encode, encode_messages
+from appliance.program.token import EMPTY, Tag, Token
+from appliance.timing import Interval
+
+values = st.recursive(
+    st.none() | st.booleans() | st.integers(-(2**63), 2**64 - 1) | st.floats(allow_nan=False)
+    | st.text(max_size=20) | st.binary(max_size=20),
+    lambda children: st.lists(children, max_size=4) | st.tuples(children, children)
+    | st.dictionaries(st.text(max_size=5) | st.integers(-5, 5), children, max_size=4),
+    max_leaves=20,
+)
+
+
+@given(values)
+@settings(max_examples=300, deadline=None)
+def test_any_plain_value_round_trips_with_tuples_kept_apart_from_lists(value):
+    assert decode(encode(value)) == value
+    assert type(decode(encode(value))) is type(value)
+
+
+def test_tokens_messages_and_empty_round_trip():
+    token = Token((1, [2, (3,)], b"\x00"), Interval(-5, 7), Tag(0, "add", 1))
+    messages = [
+        Message(SyncMsg.INPUT_TOKEN, token, Recipient.INPUT_TOKENS),
+        Message(NetMsg.SEND_TOKENS, ("add", Interval(1, 2), (EMPTY, 3)), Recipient.NETWORK),
+        Message(RuntimeMsg.SQS_READY, ("app-1", "e1", 1, []), Recipient.RUNTIME_MANAGER),
+    ]
+    decoded = decode_messages(encode_messages(messages))
+    assert decoded == messages
+    assert decoded[0].msg_type is SyncMsg.INPUT_TOKEN
+    assert decoded[1].payload[2][0] is EMPTY
+
+
+def test_numpy_arrays_and_scalars_round_trip():
+    array = np.arange(12, dtype=np.float32).reshape(3, 4)
+    back = decode(encode(array))
+    assert back.dtype == np.float32 and back.shape == (3, 4) and (back == array).all()
+    back.flags.writeable = True  # a copy the receiver owns, not a view on network bytes
+    assert decode(encode(np.int16(7))) == 7
+
+
+def test_execution_contexts_round_trip():
+    ctx = ExecutionContext("avg", Interval(0, 10), (1.5, "x"), 5)
+    assert decode(encode(ctx)) == ctx
+
+
+def test_object_arrays_and_arbitrary_objects_are_refused_at_encoding():
+    with pytest.raises(TypeError, match="cannot be sent"):
+        encode(np.array([object()]))
+    with pytest.raises(TypeError, match="cannot be sent"):
+        encode(object())
+
+
+def test_a_message_type_that_the_recipient_does_not_know_is_refused():
+    bogus = msgpack.packb([1, [msgpack.ExtType(6, msgpack.packb([55, 1, None]))]])
+    with pytest.raises(CodecError, match="unknown message type"):
+        decode_messages(bogus)
+
+
+def test_an_interval_that_is_empty_on_the_wire_is_refused():
+    bogus = msgpack.ExtType(3, msgpack.packb([5, 5, "root"]))
+    with pytest.raises(CodecError, match="bad interval"):
+        decode(msgpack.packb(bogus))
+
+
+def test_a_wrong_codec_version_is_refused():
+    with pytest.raises(CodecError, match="version"):
+        decode_messages(msgpack.packb([99, []]))
+
+
+@given(st.binary(max_size=200))
+@settings(max_examples=500, deadline=None)
+def test_random_bytes_raise_only_codec_errors(data):
+    with contextlib.suppress(CodecError):
+        decode_messages(data)
+
+
+@given(st.data())
+@settings(max_examples=300, deadline=None)
+def test_mutated_transmissions_raise_only_codec_errors_or_decode(data):
+    token = Token([1, 2.5, "x"], Interval(0, 10), Tag(0, "sq", 0))
+    raw = bytearray(encode_messages([Message(SyncMsg.INPUT_TOKEN, token, Recipient.INPUT_TOKENS)]))
+    for _ in range(data.draw(st.integers(1, 4))):
+        raw[data.draw(st.integers(0, len(raw) - 1))] = data.draw(st.integers(0, 255))
+    try:
+        messages = decode_messages(bytes(raw))
+    except CodecError:
+        return
+    assert all(type(m) is Message for m in messages)
