@@ -18,10 +18,10 @@ import sys
 import tempfile
 import time
 
+from appliance.net.impairment import Impairment
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
 from appliance.sim.harness import numbered_ensembles, simulate
-from appliance.sim.link import LinkProfile
 
 PROGRAM_HEAD = '''
 from appliance import graph, sq, stream
@@ -104,7 +104,7 @@ def main() -> None:
         marks.append((now, time.perf_counter(), time.process_time()))
 
     started = time.perf_counter()
-    result = simulate(graph, numbered_ensembles(args.ensembles), options, LinkProfile(latency=500, jitter=100),
+    result = simulate(graph, numbered_ensembles(args.ensembles), options, Impairment(latency=500, jitter=100),
                       progress=progress)
     wall = time.perf_counter() - started
     executions = result.summary["executions"]

@@ -25,7 +25,8 @@ import time
 from typing import Callable, Dict, List, Optional
 
 from appliance.net import Delivered, Endpoint, TransportConfig
-from appliance.net.relay import Impairment, LossyRelay
+from appliance.net.impairment import Impairment
+from appliance.net.relay import LossyRelay
 from appliance.net.udp import UdpShell, now_us, run_until
 
 MESSAGE = 1_000_000

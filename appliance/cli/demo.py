@@ -8,11 +8,11 @@ import sys
 import tempfile
 
 from appliance.cli.errors import UsageError
+from appliance.net.impairment import Impairment
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
 from appliance.runtime.outputs import JsonLinesWriter
 from appliance.sim.harness import simulate
-from appliance.sim.link import LinkProfile
 from appliance.system import load_system
 
 INTRO = """\
@@ -55,7 +55,7 @@ def run(args: argparse.Namespace) -> int:
     out_path = os.path.join(tempfile.gettempdir(), "appliance-demo-outputs.jsonl")
     with open(out_path, "w", encoding="utf-8") as out:
         result = simulate(graph, system, RunOptions(seed=args.seed, duration=2_000_000),
-                          LinkProfile(latency=4_000, jitter=12_000), sink=JsonLinesWriter(out))
+                          Impairment(latency=4_000, jitter=12_000), sink=JsonLinesWriter(out))
     s = result.summary
     placed = ", ".join("%s on %s" % (sq.name, result.mapping[sq.name]) for sq in graph.sqs)
     print("Mapping: %s.\n" % placed)

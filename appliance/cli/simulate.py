@@ -7,13 +7,13 @@ import sys
 from typing import List
 
 from appliance.cli.errors import UsageError
+from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.loader import load_program, split_target
 from appliance.program.model import Graph
 from appliance.runtime.app import RunOptions
 from appliance.runtime.outputs import JsonLinesWriter
 from appliance.sim.harness import SimulationResult, numbered_ensembles, simulate
-from appliance.sim.link import LinkProfile
 from appliance.system import EnsembleDescription, load_system
 
 EXAMPLES = """examples:
@@ -43,6 +43,7 @@ def add_parser(sub) -> None:
     p.add_argument("--loss", type=float, default=0.0, metavar="P", help="datagram loss probability (default 0)")
     p.add_argument("--duplicate", type=float, default=0.0, metavar="P", help="datagram duplication probability")
     p.add_argument("--reorder", type=float, default=0.0, metavar="P", help="probability a datagram is held back")
+    p.add_argument("--corrupt", type=float, default=0.0, metavar="P", help="probability a datagram has a bit flipped")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the network and the mapping (default 0)")
     p.add_argument("--mapping", choices=("random", "trivial"), default="random",
                    help="how SQs are placed (default random; pins and requirements always hold)")
@@ -77,21 +78,22 @@ def run(args: argparse.Namespace) -> int:
     ensembles = _ensembles(args)
     # Modules next to the program (or graph file) import on the simulated ensembles, as at build time.
     program_dir = os.path.dirname(os.path.abspath(split_target(args.program)[0]))
-    for name in ("loss", "duplicate", "reorder"):
+    for name in ("loss", "duplicate", "reorder", "corrupt"):
         if not 0.0 <= getattr(args, name) <= 1.0:
             raise UsageError("--%s is a probability in [0, 1], got %g" % (name, getattr(args, name)))
     if not args.duration * 1e6 >= 1:
         raise UsageError("--duration must be at least 1 µs, got %g s" % args.duration)
-    profile = LinkProfile(latency=_micros(args.latency_ms, "--latency-ms"),
-                          jitter=_micros(args.jitter_ms, "--jitter-ms"),
-                          loss=args.loss, duplicate=args.duplicate, reorder=args.reorder)
+    impairment = Impairment(latency=_micros(args.latency_ms, "--latency-ms"),
+                             jitter=_micros(args.jitter_ms, "--jitter-ms"),
+                             loss=args.loss, duplicate=args.duplicate, reorder=args.reorder,
+                             corrupt=args.corrupt)
     options = RunOptions(strategy=args.mapping, seed=args.seed, duration=int(round(args.duration * 1e6)))
     out = open(args.out, "w", encoding="utf-8") if args.out else open(os.devnull, "w")  # noqa: SIM115
     sys.path.insert(0, program_dir)
     try:
         writer = JsonLinesWriter(out)
         progress = _progress_bar if sys.stderr.isatty() else None
-        result = simulate(graph, ensembles, options, profile, sink=writer, progress=progress)
+        result = simulate(graph, ensembles, options, impairment, sink=writer, progress=progress)
     finally:
         sys.path.remove(program_dir)
         out.close()
@@ -123,8 +125,12 @@ def print_summary(result: SimulationResult, graph: Graph, ensembles: int, args: 
     rows.append(("drops", ", ".join("%s %d" % kv for kv in s["drops"].items()) or "none"))
     if s["refused"]:
         rows.append(("refused", ", ".join("%s %d" % kv for kv in s["refused"].items())))
-    link = result.link
-    rows.append(("network", "%d datagrams, %d lost, %d duplicated" % (link["sent"], link["lost"], link["duplicated"])))
+    link, transport = result.link, result.transport
+    rows.append(("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
+                 % (link["sent"], link["lost"], link["duplicated"], link["corrupted"])))
+    rows.append(("transport", "%d messages, %d retransmitted fragments, %d failed, %d bad CRC, %d duplicates"
+                 % (transport["sent"], transport["retransmitted"], transport["failed"], transport["bad_crc"],
+                    transport["duplicates"])))
     rows.append(("SQ errors", str(s["sq_errors"])))
     for label, value in rows:
         print("  %-16s %s" % (label, value))

@@ -1,4 +1,4 @@
-"""A lossy UDP relay: a small proxy that drops, duplicates, reorders and delays.
+"""A lossy UDP relay: a small proxy that drops, duplicates, reorders, corrupts and delays.
 
 Point an ensemble at the relay's address instead of its peer's, and the
 relay forwards both directions with seeded impairments. Tests and the
@@ -21,36 +21,13 @@ import signal
 import socket
 import sys
 import threading
-from dataclasses import dataclass
 from typing import Dict, List, Optional, Sequence, Tuple
 
 from appliance.net.address import format_address, is_ipv6, parse_address
+from appliance.net.impairment import IMPAIRMENT_COUNTERS, Impairment, fates
 from appliance.net.udp import now_us
 
 _READ_BATCH = 256
-
-
-@dataclass(frozen=True)
-class Impairment:
-    """What happens to each datagram. Rates are probabilities; times are µs."""
-
-    loss: float = 0.0
-    duplicate: float = 0.0
-    reorder: float = 0.0
-    delay: int = 0
-    jitter: int = 0
-    #: Extra hold-back of a reordered datagram, so later ones overtake it.
-    reorder_delay: int = 1000
-
-    def __post_init__(self) -> None:
-        for name in ("loss", "duplicate", "reorder"):
-            value = getattr(self, name)
-            if not 0.0 <= value <= 1.0:
-                raise ValueError("%s must be a probability in [0, 1], got %r" % (name, value))
-        for name in ("delay", "jitter", "reorder_delay"):
-            value = getattr(self, name)
-            if type(value) is not int or value < 0:
-                raise ValueError("%s must be a non-negative int of µs, got %r" % (name, value))
 
 
 class LossyRelay:
@@ -60,8 +37,7 @@ class LossyRelay:
                  impairment: Impairment = Impairment(), seed: int = 0,
                  max_clients: int = 64) -> None:
         self.impairment = impairment
-        self.counters = {"forwarded": 0, "lost": 0, "duplicated": 0, "reordered": 0,
-                         "clients_full": 0, "send_errors": 0}
+        self.counters = dict.fromkeys(("forwarded", "clients_full", "send_errors") + IMPAIRMENT_COUNTERS, 0)
         self._target = parse_address(target)
         self._random = random.Random(seed)
         self._max_clients = max_clients
@@ -154,28 +130,12 @@ class LossyRelay:
         return upstream
 
     def _forward(self, sock: socket.socket, datagram: bytes, destination: tuple) -> None:
-        impairment = self.impairment
-        rng = self._random
-        if impairment.loss and rng.random() < impairment.loss:
-            self.counters["lost"] += 1
-            return
-        copies = 1
-        if impairment.duplicate and rng.random() < impairment.duplicate:
-            self.counters["duplicated"] += 1
-            copies = 2
-        for _ in range(copies):
-            delay = impairment.delay
-            if impairment.jitter:
-                delay += rng.randrange(impairment.jitter + 1)
-            if impairment.reorder and rng.random() < impairment.reorder:
-                self.counters["reordered"] += 1
-                delay += impairment.reorder_delay
+        for delay, data in fates(self.impairment, self._random, datagram, self.counters):
             if delay:
                 self._order += 1
-                heapq.heappush(self._held, (now_us() + delay, self._order, sock, datagram,
-                                            destination))
+                heapq.heappush(self._held, (now_us() + delay, self._order, sock, data, destination))
             else:
-                self._send(sock, datagram, destination)
+                self._send(sock, data, destination)
 
     def _release(self, now: int) -> None:
         held = self._held
@@ -201,13 +161,14 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--loss", type=float, default=0.0, help="drop probability")
     parser.add_argument("--duplicate", type=float, default=0.0, help="duplication probability")
     parser.add_argument("--reorder", type=float, default=0.0, help="reordering probability")
-    parser.add_argument("--delay-ms", type=float, default=0.0, help="added one-way delay")
+    parser.add_argument("--latency-ms", type=float, default=0.0, help="added one-way delay")
     parser.add_argument("--jitter-ms", type=float, default=0.0, help="random extra delay, up to")
+    parser.add_argument("--corrupt", type=float, default=0.0, help="probability a bit is flipped")
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same fate)")
     args = parser.parse_args(argv)
     try:
-        impairment = Impairment(loss=args.loss, duplicate=args.duplicate, reorder=args.reorder,
-                                delay=int(args.delay_ms * 1000), jitter=int(args.jitter_ms * 1000))
+        impairment = Impairment(latency=int(args.latency_ms * 1000), jitter=int(args.jitter_ms * 1000),
+                                loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
         relay = LossyRelay(args.target, args.listen, impairment, args.seed)
     except (ValueError, OSError) as error:
         print("relay: %s" % error, file=sys.stderr)

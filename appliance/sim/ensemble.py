@@ -17,6 +17,7 @@ import simpy
 from appliance.ipc import Message, NetMsg, Output, Recipient, RuntimeMsg, Transmission
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
 from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
+from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import App, OutputRecord, RunOptions
@@ -26,7 +27,7 @@ from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import RUNTIME_MANAGER, NetworkCore
 from appliance.runtime.sync import InputTokenCore
-from appliance.sim.link import LinkProfile, SimNetwork, derived_rng
+from appliance.sim.link import SimNetwork, derived_rng
 from appliance.system import Component, EnsembleDescription
 
 log = logging.getLogger("appliance.sim")
@@ -35,11 +36,11 @@ log = logging.getLogger("appliance.sim")
 class SimWorld:
     """One simulation: the simpy environment, the network, and its seed."""
 
-    def __init__(self, seed: int = 0, profile: LinkProfile = LinkProfile(),
+    def __init__(self, seed: int = 0, impairment: Impairment = Impairment(),
                  transport: TransportConfig = TransportConfig(), key: Optional[bytes] = None) -> None:
         self.env = simpy.Environment()
         self.seed = seed
-        self.network = SimNetwork(self.env, seed, profile)
+        self.network = SimNetwork(self.env, seed, impairment)
         self.transport = transport
         self.key = key
 

@@ -4,12 +4,12 @@ from __future__ import annotations
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
+from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
-from appliance.sim.link import LinkProfile
 from appliance.system import EnsembleDescription
 
 #: Simulated time allowed for every ensemble to join before the run is abandoned.
@@ -26,6 +26,7 @@ class SimulationResult:
     outputs: int
     link: Dict[str, int]
     mapping: Dict[str, str]
+    transport: Dict[str, int] = field(default_factory=dict)
     ensembles: Dict[str, Dict[str, Any]] = field(default_factory=dict)
     errors: List[Any] = field(default_factory=list)
 
@@ -36,7 +37,7 @@ def numbered_ensembles(count: int) -> List[EnsembleDescription]:
 
 
 def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOptions,
-             profile: LinkProfile = LinkProfile(), sink: Callable[[OutputRecord], None] = lambda r: None,
+             impairment: Impairment = Impairment(), sink: Callable[[OutputRecord], None] = lambda r: None,
              progress: Optional[Callable[[int, int], None]] = None) -> SimulationResult:
     """Join ``ensembles`` to a simulated runtime manager, run ``graph`` for
     ``options.duration`` µs of simulated time, tear down, and report.
@@ -49,7 +50,7 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     for description in ensembles:
         if description.name == RUNTIME_MANAGER:
             raise SimulationError("ensemble name %r is the runtime manager's; rename that ensemble" % RUNTIME_MANAGER)
-    world = SimWorld(seed=options.seed, profile=profile)
+    world = SimWorld(seed=options.seed, impairment=impairment)
     rtm = SimRuntimeManager(world, sink=sink)
     members = [SimEnsemble(world, d.name, d.components) for d in ensembles]
     for member in members:
@@ -106,11 +107,26 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     return SimulationResult(
         summary=summary,
         outputs=app.outputs,
-        link=world.network.counters.as_dict(),
+        link=dict(world.network.counters),
         mapping=dict(app.mapping),
+        transport=_transport_totals(every),
         ensembles={e.name: e.stats() for e in every},
         errors=list(app.sq_errors),
     )
+
+
+#: Transport counters the summary adds up over every ensemble and peer.
+TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates", "queued",
+                    "bad_crc", "bad_auth", "truncated", "replayed")
+
+
+def _transport_totals(ensembles: List[SimEnsemble]) -> Dict[str, int]:
+    totals = dict.fromkeys(TRANSPORT_TOTALS, 0)
+    for ensemble in ensembles:
+        for counters in ensemble.endpoint.stats().values():
+            for name in TRANSPORT_TOTALS:
+                totals[name] += counters.get(name, 0)
+    return totals
 
 
 def _report_progress(world: SimWorld, progress: Callable[[int, int], None], start: int, planned: int):

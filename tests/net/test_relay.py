@@ -7,7 +7,8 @@ import socket
 import pytest
 
 from appliance.net.address import format_address
-from appliance.net.relay import Impairment, LossyRelay, main
+from appliance.net.impairment import Impairment
+from appliance.net.relay import LossyRelay, main
 
 
 @pytest.fixture
@@ -81,7 +82,7 @@ def test_reordering_lets_a_later_datagram_overtake(target, client):
 
 
 def test_impairments_are_validated():
-    for bad in ({"loss": 1.5}, {"delay": -1}, {"jitter": 0.5}):
+    for bad in ({"loss": 1.5}, {"latency": -1}, {"jitter": 0.5}, {"corrupt": True}):
         with pytest.raises(ValueError):
             Impairment(**bad)
 

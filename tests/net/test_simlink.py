@@ -14,12 +14,13 @@ from typing import Dict, List
 import simpy
 
 from appliance.net import ENDPOINT, Endpoint, TransportConfig
-from appliance.sim.link import LinkProfile, SimNetwork, derived_rng
+from appliance.net.impairment import Impairment
+from appliance.sim.link import SimNetwork, derived_rng
 
 from .simhost import SimHost
 
 SEEDS = 1000
-PROFILE = LinkProfile(latency=1000, jitter=500, loss=0.3, duplicate=0.1, reorder=0.1,
+PROFILE = Impairment(latency=1000, jitter=500, loss=0.3, duplicate=0.1, reorder=0.1,
                       corrupt=0.01)
 #: Small datagrams, so messages of a few kilobytes have dozens of fragments.
 CONFIG = TransportConfig(mtu=200, max_message_size=65536)
@@ -34,7 +35,7 @@ def random_bytes(rng: random.Random, size: int) -> bytes:
 
 def run_seed(seed: int, totals: Counter) -> List[str]:
     env = simpy.Environment()
-    network = SimNetwork(env, seed=seed, profile=PROFILE)
+    network = SimNetwork(env, seed=seed, impairment=PROFILE)
     rng = derived_rng(seed, "workload")
     key = KEY if seed % 2 else None
     hosts = {
@@ -79,7 +80,7 @@ def run_seed(seed: int, totals: Counter) -> List[str]:
         for peer_stats in stats.values():
             totals.update({k: v for k, v in peer_stats.items() if k in (
                 "retransmitted", "duplicates", "bad_crc", "bad_auth", "delivered")})
-    totals.update(network.counters.as_dict())
+    totals.update(network.counters)
     return problems
 
 

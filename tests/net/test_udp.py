@@ -10,7 +10,8 @@ import pytest
 
 from appliance.net import Delivered, Endpoint, TransportConfig
 from appliance.net.address import BadAddress, canonical_address, format_address, parse_address
-from appliance.net.relay import Impairment, LossyRelay
+from appliance.net.impairment import Impairment
+from appliance.net.relay import LossyRelay
 from appliance.net.udp import UdpShell, now_us, run_until
 
 CONFIG = TransportConfig()

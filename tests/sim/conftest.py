@@ -3,10 +3,10 @@ import os
 
 import pytest
 
+from appliance.net.impairment import Impairment
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
 from appliance.sim.harness import numbered_ensembles, simulate
-from appliance.sim.link import LinkProfile
 
 EXAMPLES = os.path.join(os.path.dirname(__file__), "..", "..", "examples")
 
@@ -33,7 +33,7 @@ def run_sim():
             ensembles = numbered_ensembles(ensembles)
         records = []
         result = simulate(graph, ensembles, RunOptions(strategy=strategy, seed=seed, duration=int(seconds * 1e6)),
-                          LinkProfile(**link), sink=records.append)
+                          Impairment(**link), sink=records.append)
         assert result.summary["phase"] == "finished", result.summary["error"]
         return records, result
 
