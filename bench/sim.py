@@ -108,9 +108,10 @@ def main() -> None:
                       progress=progress)
     wall = time.perf_counter() - started
     executions = result.summary["executions"]
-    # Steady state: from the first progress mark after the sources started to the last one.
+    # Steady state: the progress marks while the streams sample (the first mark is the
+    # deployment's start; sampling begins start_delay later and lasts the duration).
     first_sample = marks[0][0] + options.start_delay
-    running = [mark for mark in marks if mark[0] >= first_sample]
+    running = [mark for mark in marks if first_sample <= mark[0] <= first_sample + options.duration]
     span_sim = running[-1][0] - running[0][0]
     done = executions * span_sim / options.duration
     shape = {"ensembles": args.ensembles, "sqs": sqs, "simulated_s": args.duration}

@@ -118,8 +118,10 @@ class Message(NamedTuple):
 class Transmission(NamedTuple):
     """Messages leaving the ensemble for another one; the shell hands them to the transport.
 
-    ``reliable`` is true when any message is in the control layer: those are
-    retransmitted until acknowledged, then reported failed, never silently lost.
+    ``reliable`` is true for control-layer messages and for graph outputs on
+    their way to the runtime manager: those are retransmitted until
+    acknowledged, then reported failed, never silently lost. Tokens between
+    SQs go best effort.
     """
 
     address: str

@@ -57,8 +57,8 @@ class TransportConfig:
     #: much later (or a quarter round trip, if longer): tolerated reordering.
     reorder_window: int = 1000
     #: Message ids remembered per peer and class for duplicate and replay
-    #: suppression; a reliable send waits (TooManyInFlight) rather than let
-    #: its oldest unacknowledged id fall out of the receiver's window.
+    #: suppression; a reliable message waits in the queue rather than let
+    #: the oldest unacknowledged id fall out of the receiver's window.
     replay_window: int = 1024
     #: Earlier boot sessions remembered per peer; their datagrams are refused.
     retired_sessions: int = 8

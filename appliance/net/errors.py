@@ -11,7 +11,8 @@ class MessageTooLarge(SendRefused):
 
 
 class TooManyInFlight(SendRefused):
-    """The peer already has ``max_in_flight`` unacknowledged reliable messages; retry later."""
+    """The peer has ``max_in_flight`` unacknowledged reliable messages and ``max_queued``
+    more waiting behind them: it has stopped keeping up; retry later."""
 
 
 class TooManyPeers(SendRefused):

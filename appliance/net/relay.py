@@ -167,7 +167,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser.add_argument("--seed", type=int, default=0, help="random seed (same seed, same fate)")
     args = parser.parse_args(argv)
     try:
-        impairment = Impairment(latency=int(args.latency_ms * 1000), jitter=int(args.jitter_ms * 1000),
+        impairment = Impairment(latency=int(round(args.latency_ms * 1000)), jitter=int(round(args.jitter_ms * 1000)),
                                 loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
         relay = LossyRelay(args.target, args.listen, impairment, args.seed)
     except (ValueError, OSError) as error:

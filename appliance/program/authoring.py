@@ -143,13 +143,16 @@ class _Builder:
         self.arcs: List[Arc] = []
         self.functions: List[Tuple[str, Callable[..., Any], str]] = []  # (sq, function, where)
         self.streams_of: Dict[str, FrozenSet[str]] = {}
+        self._next_suffix: Dict[str, int] = {}
 
     def unique_name(self, base: str) -> str:
+        """``base``, then ``base_2``, ``base_3``, ... for each further call of the same SQ."""
         if base not in self.sqs:
             return base
-        n = 2
+        n = self._next_suffix.get(base, 2)
         while "%s_%d" % (base, n) in self.sqs:
             n += 1
+        self._next_suffix[base] = n + 1
         return "%s_%d" % (base, n)
 
     def add(self, template: SQTemplate, args: Sequence[Any], kwargs: Dict[str, Any],

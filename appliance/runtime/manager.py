@@ -239,7 +239,7 @@ class RuntimeManagerCore(Core):
         sq, port, value, start, stop, clock, ensemble = record
         app = self.app
         if app is None or app.phase not in (RUNNING, STOPPING):
-            self.counters.incr("outputs_outside_run")
+            self.counters.drop("output_after_run")
             return []
         app.outputs += 1
         self.sink(OutputRecord(sq, port, value, start, stop, clock, ensemble, now))

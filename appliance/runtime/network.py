@@ -26,8 +26,6 @@ RUNTIME_MANAGER = "runtime-manager"
 
 Destination = Tuple[str, str, int]  # (ensemble, SQ, input port)
 
-#: What another ensemble may ask of this one. Everything else (an END, an
-#: execution context, a forward request) is refused at the door.
 #: What the runtime manager accepts from other ensembles: joins (from anyone)
 #: and the reports of its members. Deploying and tearing down are for the
 #: runtime manager's own host (its command line), never for the network.
@@ -35,6 +33,8 @@ _TO_MANAGER_FROM_NETWORK = frozenset([
     RuntimeMsg.JOIN, RuntimeMsg.LOG_OUTPUT, RuntimeMsg.SQS_READY, RuntimeMsg.SQS_REMOVED, RuntimeMsg.SQ_ERROR,
 ])
 
+#: What another ensemble may ask of this one's processes. Everything else (an
+#: END, an execution context, a forward request) is refused at the door.
 _FROM_NETWORK = frozenset([
     SyncMsg.INPUT_TOKEN, SyncMsg.INSTANTIATE_SQS, SyncMsg.START_SQS, SyncMsg.REMOVE_SQS,
     ExecuteMsg.INSTANTIATE_SQS, ExecuteMsg.REMOVE_SQS,
@@ -299,10 +299,13 @@ class NetworkCore(Core):
         return [message]
 
     def transmission_failed(self, address: str, reason: str) -> List[Output]:
-        """The transport gave up on a reliable transmission: count it, say so, and
-        tell the runtime manager when it is here (it fails a deployment at once
-        instead of waiting for its timeout)."""
+        """The transport gave up on a reliable transmission: count it and say so."""
         self.counters.drop("send_failed")
+        return self._undeliverable(address, reason)
+
+    def _undeliverable(self, address: str, reason: str) -> List[Output]:
+        """Log it, and tell the runtime manager when it is here: it fails a deployment
+        at once instead of waiting for its timeout."""
         names = [name for name, addr in self.routes.items() if addr == address] or [address]
         self.log.error("%s: could not deliver to %s: %s", self.ensemble, ", ".join(names), reason)
         if not self.hosts_runtime_manager:
@@ -314,7 +317,7 @@ class NetworkCore(Core):
         value cannot cross the network are the producing SQ's error, reported as such."""
         self.counters.drop("unsendable", len(transmission.messages))
         if not transmission.origin:
-            return self.transmission_failed(transmission.address, reason)
+            return self._undeliverable(transmission.address, reason)
         self.counters.incr("sq_errors")
         reported = self._unsendable_reports.get(transmission.origin, 0)
         self._unsendable_reports[transmission.origin] = reported + 1

@@ -27,6 +27,7 @@ from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import RUNTIME_MANAGER, NetworkCore
 from appliance.runtime.sync import InputTokenCore
+from appliance.runtime.timers import IDLE
 from appliance.sim.link import SimNetwork, derived_rng
 from appliance.system import Component, EnsembleDescription
 
@@ -75,6 +76,7 @@ class SimEnsemble:
         self.cores[Recipient.INPUT_TOKENS] = InputTokenCore(name)
         self.cores[Recipient.EXECUTE] = ExecuteCore(name)
         self.cores[Recipient.NETWORK] = self.network
+        self._index_cores()
         self._queue: Deque[Message] = deque()
         self._wake: Optional[simpy.Event] = None
         self._timer_at: Optional[int] = None
@@ -85,6 +87,11 @@ class SimEnsemble:
 
     def _network_options(self) -> Dict[str, Any]:
         return {}
+
+    def _index_cores(self) -> None:
+        """What the pump looks up per message: each core's handler and timers."""
+        self._handlers = {recipient: core.handle for recipient, core in self.cores.items()}
+        self._timed = [(core.timers, core.on_timer) for core in self.cores.values()]
 
     # -- the seeds' ensemble API ------------------------------------------------------
 
@@ -176,56 +183,61 @@ class SimEnsemble:
     def _pump(self) -> None:
         """Everything due at this instant: transport timers, core timers, then every
         queued message and whatever it produces, until the ensemble is idle."""
-        now = self.world.now
+        now = self.env.now
         queue = self._queue
-        cores = self.cores
+        handlers = self._handlers
+        timed = self._timed
         endpoint = self.endpoint
         if self._transport_due is not None and self._transport_due <= now:
             endpoint.handle_timer(now)
             self._take_events()
         while True:
-            for core in cores.values():
-                due = core.next_timer()
-                if due is not None and due <= now:
-                    self._dispatch(core.on_timer(now), now)
+            for timers, on_timer in timed:
+                if timers.due <= now:
+                    self._dispatch(on_timer(now), now)
             if not queue:
                 break
             while queue:
                 message = queue.popleft()
-                core = cores.get(message.recipient)
-                if core is None:
+                handle = handlers.get(message.recipient)
+                if handle is None:
                     self.counters.incr("refused.no_such_process")
                     continue
-                self._dispatch(core.handle(message, now), now)
+                for out in handle(message, now):
+                    if out.__class__ is Transmission:
+                        self._transmit(out, now)
+                    else:
+                        queue.append(out)
         send = self.world.network.send
         for datagram, peer in endpoint.datagrams_to_send():
             send(self.address, peer, datagram)
         self._transport_due = endpoint.get_timer()
-        self._arm_timer()
+        self._arm_timer(now)
         for watcher in self._watchers:
             watcher()
 
     def _dispatch(self, outputs: List[Output], now: int) -> None:
         for out in outputs:
-            if type(out) is Transmission:
-                try:
-                    self.endpoint.send(out.address, encode_messages(out.messages), out.reliable, now)
-                except (ValueError, TypeError) as exc:
-                    self._queue.extend(self.network.unsendable(out, str(exc)))
+            if out.__class__ is Transmission:
+                self._transmit(out, now)
             else:
                 self._queue.append(out)
 
-    def _arm_timer(self) -> None:
-        dues = [d for d in (c.next_timer() for c in self.cores.values()) if d is not None]
-        if self._transport_due is not None:
-            dues.append(self._transport_due)
-        if not dues:
-            return
-        at = min(dues)
-        if self._timer_at is not None and self._timer_at <= at and self._timer_at > self.world.now:
+    def _transmit(self, out: Transmission, now: int) -> None:
+        try:
+            self.endpoint.send(out.address, encode_messages(out.messages), out.reliable, now)
+        except (ValueError, TypeError) as exc:
+            self._queue.extend(self.network.unsendable(out, str(exc)))
+
+    def _arm_timer(self, now: int) -> None:
+        """One simpy timeout for the earliest of this ensemble's timers (cores and transport)."""
+        at = min(timers.due for timers, _ in self._timed)
+        if self._transport_due is not None and self._transport_due < at:
+            at = self._transport_due
+        if at == IDLE or (self._timer_at is not None and now < self._timer_at <= at):
             return
         self._timer_at = at
-        event = self.env.timeout(max(0, at - self.world.now))
+        event = self.env.timeout(max(0, at - now))
         event.callbacks.append(lambda _e, at=at: self._timer_fired(at))
 
     def _timer_fired(self, at: int) -> None:
@@ -246,6 +258,7 @@ class SimRuntimeManager(SimEnsemble):
         super().__init__(world, name, components)
         self.manager = RuntimeManagerCore(self.address, sink, name=name)
         self.cores[Recipient.RUNTIME_MANAGER] = self.manager
+        self._index_cores()
         self.post(Message(RuntimeMsg.JOIN, self.description().to_wire(), Recipient.RUNTIME_MANAGER))
 
     def _network_options(self) -> Dict[str, Any]:

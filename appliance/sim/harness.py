@@ -97,9 +97,11 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
         progress(planned, planned)
     every = [rtm] + members
     summary = app.summary()
-    # What the shells dropped or refused (undecodable datagrams, unsendable values) counts too.
+    # Add what the teardown reports cannot hold: the shells' own counts (undecodable
+    # datagrams, unsendable values), the runtime manager's, and everything counted
+    # after a core reported (cores start counting afresh at teardown).
     for ensemble in every:
-        for name, n in ensemble.counters.as_dict().items():
+        for name, n in ensemble.stats()["counters"].items():
             kind, _, cause = name.partition(".")
             if kind in ("dropped", "refused"):
                 table = summary["drops" if kind == "dropped" else "refused"]

@@ -1,0 +1,33 @@
+"""The seeds' ensemble and runtime-manager API, driving a simulation by hand."""
+from appliance.program.loader import load_program
+from appliance.runtime.app import FINISHED, RunOptions
+from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
+from appliance.system import Component
+
+from .conftest import example_path
+
+
+def test_components_are_added_found_replaced_and_removed():
+    world = SimWorld()
+    edge = SimEnsemble(world, "edge", [Component("camera", "sensor", {"fps": 30})])
+    edge.add_components(Component("gpu"), Component("camera", "sensor", {"fps": 60}))
+    assert [c.name for c in edge.components] == ["gpu", "camera"]
+    assert edge.find_component("camera").fields == {"fps": 60}
+    edge.remove_component(Component("gpu"))
+    assert edge.find_component("gpu") is None
+    assert edge.description().component_names() == ["camera"]
+
+
+def test_a_system_assembled_by_hand_runs_a_program_to_the_end():
+    world = SimWorld(seed=2)
+    records = []
+    rtm = SimRuntimeManager(world, sink=records.append)
+    for name in ("left", "right"):
+        SimEnsemble(world, name).connect_to_ticktalk_network(rtm.address)
+    rtm.enter_steady_state(timeout=50_000)
+    assert rtm.members == ["runtime-manager", "left", "right"]
+    rtm.instantiate_and_map_graph(load_program(example_path("diamond.py")),
+                                  RunOptions(strategy="random", seed=2, duration=200_000))
+    rtm.enter_steady_state(timeout=2_000_000)
+    assert rtm.app.phase == FINISHED and len(records) == 20
+    assert set(rtm.app.mapping.values()) == {"left", "right"}
