@@ -44,6 +44,8 @@ from appliance.timing import FOREVER, Interval
 
 #: Ensembles one runtime manager accepts; more joins are refused with a reason.
 MAX_ENSEMBLES = 4096
+#: Deployments remembered (the newest); older ones are forgotten.
+MAX_APPS = 16
 #: How long the runtime manager gathers joins before telling every member their routes.
 ROUTE_BATCH_DELAY = 10_000
 
@@ -76,6 +78,7 @@ class RuntimeManagerCore(Core):
         self.members: OrderedDict[str, EnsembleDescription] = OrderedDict()
         self._new_routes: Dict[str, str] = {}
         self.apps: List[App] = []
+        self._deployments = 0
         self.on(RuntimeMsg.JOIN, self._join)
         self.on(RuntimeMsg.INSTANTIATE_AND_MAP, self._instantiate_and_map)
         self.on(RuntimeMsg.SQS_READY, self._ready)
@@ -160,14 +163,19 @@ class RuntimeManagerCore(Core):
                 hosts = [self.members[self.ensemble]]
             mapping = map_graph(graph, hosts, options.strategy, random.Random(options.seed))
         except ProgramError as exc:
-            self.apps.append(App("app-%d" % (len(self.apps) + 1), None, options, {}, phase=FAILED, error=str(exc)))
+            self._remember(App("app-%d" % (self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc)))
             self.log.warning("cannot deploy: %s", exc)
             return []
-        app = App("%s-%d" % (graph.name, len(self.apps) + 1), graph, options, mapping)
-        self.apps.append(app)
+        app = App("%s-%d" % (graph.name, self._deployments + 1), graph, options, mapping)
+        self._remember(app)
         out = self._deploy(app)
         self.timers.schedule(now + options.deploy_timeout, self._deploy_timed_out, app)
         return out
+
+    def _remember(self, app: App) -> None:
+        self._deployments += 1
+        self.apps.append(app)
+        del self.apps[:-MAX_APPS]
 
     def _deploy(self, app: App) -> List[Output]:
         graph = app.graph

@@ -31,3 +31,20 @@ def test_a_system_assembled_by_hand_runs_a_program_to_the_end():
     rtm.enter_steady_state(timeout=2_000_000)
     assert rtm.app.phase == FINISHED and len(records) == 20
     assert set(rtm.app.mapping.values()) == {"left", "right"}
+
+
+def test_an_app_without_a_duration_runs_until_torn_down():
+    world = SimWorld(seed=1)
+    records = []
+    rtm = SimRuntimeManager(world, sink=records.append)
+    SimEnsemble(world, "edge").connect_to_ticktalk_network(rtm.address)
+    rtm.enter_steady_state(timeout=50_000)
+    rtm.instantiate_and_map_graph(load_program(example_path("diamond.py")), RunOptions(strategy="trivial"))
+    rtm.enter_steady_state(timeout=1_000_000)
+    running = len(records)
+    assert rtm.app.phase == "running" and running > 50
+    rtm.teardown()
+    rtm.enter_steady_state(timeout=1_000_000)
+    assert rtm.app.phase == FINISHED
+    assert len(records) <= running + 1  # the sources stopped: at most one sample was in flight
+    assert rtm.app.summary()["samples"] == len(records)

@@ -206,3 +206,12 @@ def test_an_sq_without_arc_inputs_fires_when_the_window_opens():
     assert timers.next_due() == 200
     [ctx] = timers.run_due(200)
     assert ctx.values == (5,) and ctx.interval == Interval(200, 10_000)
+
+
+def test_the_reorder_hold_is_bounded_and_releases_the_earliest_when_full():
+    rule, timers, counters = rule_for(firing=SEQUENTIAL, inputs=("x",), fed=(0,), reorder=1000, max_tokens=2)
+    assert rule.on_token(tok("a", 10, 11, 0), now=0) == []
+    assert rule.on_token(tok("b", 20, 21, 0), now=1) == []
+    [early] = rule.on_token(tok("c", 30, 31, 0), now=2)
+    assert early.values == ("a",) and counters.get("reorder_overflow") == 1
+    assert [c.values[0] for c in timers.run_due(2000)] == ["b", "c"]

@@ -106,12 +106,17 @@ class SequentialRule(TimedRule):
     def release(self, contexts: List[ExecutionContext], now: int) -> List[ExecutionContext]:
         if self.spec.reorder == 0:
             return [self._in_order(ctx) for ctx in contexts]
+        released = []
         for ctx in contexts:
+            if len(self._held) >= self.spec.max_tokens:
+                # Bounded like a store: the earliest goes out now instead of waiting its turn.
+                self.counters.incr("reorder_overflow")
+                released.append(self._in_order(heapq.heappop(self._held)[3]))
             self._seq += 1
             due = now + self.spec.reorder
             heapq.heappush(self._held, (ctx.interval.start, self._seq, due, ctx))
             self.timers.schedule(due, self._on_due)
-        return []
+        return released
 
     def _on_due(self, _key: object, now: int) -> List[ExecutionContext]:
         out = []
