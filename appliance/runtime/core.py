@@ -35,7 +35,7 @@ class Core:
 
     def handle(self, message: Message, now: int) -> List[Output]:
         handler = self._handlers.get(message.msg_type)
-        if handler is None or message.recipient != self.recipient:
+        if handler is None or message.recipient is not self.recipient:
             self.counters.incr("refused.wrong_type")
             self.log.warning("%s: refused %s for %s: not handled here",
                              self.ensemble, message.msg_type, message.recipient)

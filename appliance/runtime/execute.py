@@ -14,6 +14,9 @@ from appliance.runtime.core import Core
 from appliance.runtime.counters import Counters
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 
+# Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
+_SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
+
 
 def _where(tb: Any) -> str:
     """`` (prog.py:12)``: the deepest line of the deployed program in a traceback."""
@@ -118,7 +121,7 @@ class ExecuteCore(Core):
                 raise ValueError("SQ %s has outputs=%d but returned %r" % (spec.name, spec.outputs, result))
         except (Exception, SystemExit) as exc:
             return self._failed(exe, exc)
-        return [Message(NetMsg.SEND_TOKENS, (ctx.sq, ctx.interval, outputs), Recipient.NETWORK)]
+        return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
     def _failed(self, exe: Executable, exc: BaseException) -> List[Output]:
         self.counters.incr("sq_errors")

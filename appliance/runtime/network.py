@@ -42,6 +42,10 @@ _FROM_NETWORK = frozenset([
 ])
 
 
+# Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
+_INPUT_TOKEN, _INPUT_TOKENS = SyncMsg.INPUT_TOKEN, Recipient.INPUT_TOKENS
+
+
 class ForwardTable:
     """The forward part of one SQ: where each output port's tokens go.
 
@@ -138,9 +142,9 @@ class NetworkCore(Core):
             if value is EMPTY:
                 continue
             for tag in local:
-                out.append(Message(SyncMsg.INPUT_TOKEN, Token(value, interval, tag), Recipient.INPUT_TOKENS))
+                out.append(Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS))
             for ensemble, tag in far:
-                message = Message(SyncMsg.INPUT_TOKEN, Token(value, interval, tag), Recipient.INPUT_TOKENS)
+                message = Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS)
                 batch = remote.get(ensemble)
                 if batch is None:
                     remote[ensemble] = [message]

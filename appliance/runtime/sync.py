@@ -12,6 +12,9 @@ from appliance.runtime.counters import Counters
 from appliance.runtime.firing import Rule, make_rule
 from appliance.timing import ClockSet, Interval
 
+# Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
+_EXECUTION_CONTEXT, _EXECUTE = ExecuteMsg.EXECUTION_CONTEXT, Recipient.EXECUTE
+
 
 class InputTokenCore(Core):
     """Holds the sync part of each SQ deployed on this ensemble.
@@ -39,7 +42,7 @@ class InputTokenCore(Core):
         return self._executions(self.timers.run_due(now))
 
     def _executions(self, contexts: List[ExecutionContext]) -> List[Output]:
-        return [Message(ExecuteMsg.EXECUTION_CONTEXT, ctx, Recipient.EXECUTE) for ctx in contexts]
+        return [Message(_EXECUTION_CONTEXT, ctx, _EXECUTE) for ctx in contexts]
 
     def _input_token(self, token: Any, now: int) -> List[Output]:
         if type(token) is not Token:
@@ -57,7 +60,7 @@ class InputTokenCore(Core):
             except (KeyError, ValueError):
                 self.counters.drop("wrong_clock")
                 return []
-        return [Message(ExecuteMsg.EXECUTION_CONTEXT, ctx, Recipient.EXECUTE) for ctx in rule.on_token(token, now)]
+        return [Message(_EXECUTION_CONTEXT, ctx, _EXECUTE) for ctx in rule.on_token(token, now)]
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, parts = payload

@@ -162,9 +162,12 @@ class SimEnsemble:
             self._wake.succeed()
 
     def _on_datagram(self, datagram: bytes, source: str) -> None:
-        self.endpoint.receive_datagram(datagram, source, self.world.now)
+        self.endpoint.receive_datagram(datagram, source, self.env.now)
         self._take_events()
-        self._poke()
+        if self._queue:
+            self._poke()
+        else:  # an acknowledgement: nothing for the cores, only the transport's own answer and timer
+            self._flush_transport(self.env.now)
 
     def _take_events(self) -> None:
         now = self.world.now
@@ -208,13 +211,16 @@ class SimEnsemble:
                         self._transmit(out, now)
                     else:
                         queue.append(out)
-        send = self.world.network.send
-        for datagram, peer in endpoint.datagrams_to_send():
-            send(self.address, peer, datagram)
-        self._transport_due = endpoint.get_timer()
-        self._arm_timer(now)
+        self._flush_transport(now)
         for watcher in self._watchers:
             watcher()
+
+    def _flush_transport(self, now: int) -> None:
+        send = self.world.network.send
+        for datagram, peer in self.endpoint.datagrams_to_send():
+            send(self.address, peer, datagram)
+        self._transport_due = self.endpoint.get_timer()
+        self._arm_timer(now)
 
     def _dispatch(self, outputs: List[Output], now: int) -> None:
         for out in outputs:
