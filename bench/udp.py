@@ -178,7 +178,7 @@ def transport_goodput(messages: int, key: Optional[bytes],
 
     def finished() -> bool:
         nonlocal sent
-        while sent < messages and shell.endpoint.can_send(target):
+        while sent < messages and shell.endpoint.in_flight(target) < CONFIG.max_in_flight:
             shell.send(target, payload, True)
             sent += 1
         take()
