@@ -1,6 +1,7 @@
 """Running a program end to end in simulation: what ``appliance simulate`` does."""
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
@@ -11,6 +12,8 @@ from appliance.runtime.app import OutputRecord, RunOptions
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.system import EnsembleDescription
+
+log = logging.getLogger("appliance.sim")
 
 #: Simulated time allowed for every ensemble to join before the run is abandoned.
 JOIN_TIMEOUT = 30_000_000
@@ -123,11 +126,17 @@ TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates"
 
 
 def _transport_totals(ensembles: List[SimEnsemble]) -> Dict[str, int]:
+    """Summed over every ensemble and peer; each ensemble's own line goes to the log
+    (``--debug`` shows it), as a device logs its transport counters at shutdown."""
     totals = dict.fromkeys(TRANSPORT_TOTALS, 0)
     for ensemble in ensembles:
+        own = dict.fromkeys(TRANSPORT_TOTALS, 0)
         for counters in ensemble.endpoint.stats().values():
             for name in TRANSPORT_TOTALS:
-                totals[name] += counters.get(name, 0)
+                own[name] += counters.get(name, 0)
+        log.info("%s transport: %s", ensemble.name, ", ".join("%s %d" % kv for kv in own.items()))
+        for name, n in own.items():
+            totals[name] += n
     return totals
 
 
