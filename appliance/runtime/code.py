@@ -5,7 +5,9 @@ authenticated when a cluster key is set) deploy message, and each ensemble
 compiles it into a fresh module. This is the one place where code arrives
 over the network and runs: by design, as in TickTalk, and only from the
 runtime manager (the network manager refuses deploy messages from anyone
-else). Data never goes this way: tokens are decoded by the safe codec.
+else; without a cluster key that rests on the UDP source address, so devices
+must run with a key off loopback). Data never goes this way: tokens are
+decoded by the safe codec.
 """
 from __future__ import annotations
 
