@@ -1,12 +1,19 @@
 """Simulated SQ executions per wall-clock second, and the memory peak.
 
 A generated program of CHAINS chains, each a stream and LENGTH - 1 SQs, chain
-i pinned to ensemble i mod ENSEMBLES; neighbouring chains are joined half-way
-by a timed join, so tokens also cross the simulated network, and every chain's
-end is a graph output logged by the runtime manager. Prints JSON lines:
+i pinned to ensemble i mod ENSEMBLES. Half-way along, each chain passes a
+timed join; with --cross-every K, every K-th chain's join also takes the next
+chain's token, from another ensemble (the others join their own token), and
+--logged N chain ends are graph outputs the runtime manager logs. The default
+is the network-heavy shape: every chain crosses, every chain end is logged,
+so one execution in five sends a message to another ensemble. Each such
+message runs the real codec and transport endpoint, which is what a simulated
+datagram costs; ``datagrams_per_execution`` says how much of that the run had.
+Prints JSON lines:
 
-    .venv/bin/python bench/sim.py                 # 100 ensembles, 1000 SQs, 1 s simulated
-    .venv/bin/python bench/sim.py --quick         # a smaller, faster run
+    .venv/bin/python bench/sim.py                                # 100 ensembles, 1000 SQs, 3 s simulated
+    .venv/bin/python bench/sim.py --cross-every 10 --logged 10   # fewer messages between ensembles
+    .venv/bin/python bench/sim.py --quick                        # a smaller, faster run
 """
 from __future__ import annotations
 
@@ -61,11 +68,11 @@ def main():
     outputs = []
     for i, mid in enumerate(mids):
         _, step, join = FUNCTIONS[i % len(FUNCTIONS)]
-        x = join(mid, mids[(i + 1) % len(mids)])
+        x = join(mid, mids[(i + 1) % len(mids)] if i % {cross_every} == 0 else mid)
         for _ in range({rest}):
             x = step(x)
         outputs.append(x)
-    return tuple(outputs)
+    return tuple(outputs[:{logged}])
 '''
 
 
@@ -80,6 +87,10 @@ def main() -> None:
     parser.add_argument("--length", type=int, default=10, help="SQs per chain, the stream included")
     parser.add_argument("--period-ms", type=int, default=10)
     parser.add_argument("--duration", type=float, default=3.0, help="simulated seconds")
+    parser.add_argument("--cross-every", type=int, default=1, metavar="K",
+                        help="every K-th chain joins a token from another ensemble (default: every chain)")
+    parser.add_argument("--logged", type=int, default=None, metavar="N",
+                        help="chain ends logged as graph outputs (default: all)")
     parser.add_argument("--quick", action="store_true", help="10 ensembles, 100 SQs")
     args = parser.parse_args()
     if args.quick:
@@ -90,7 +101,8 @@ def main() -> None:
     numbers = range(1, args.ensembles + 1)
     source = PROGRAM_HEAD + "".join(PER_ENSEMBLE.format(period_ms=args.period_ms, n=n) for n in numbers)
     source += PROGRAM_GRAPH.format(functions=", ".join("(source_%d, step_%d, join_%d)" % (n, n, n) for n in numbers),
-                                   chains=args.chains, half=half, rest=rest)
+                                   chains=args.chains, half=half, rest=rest, cross_every=args.cross_every,
+                                   logged=args.chains if args.logged is None else args.logged)
     with tempfile.TemporaryDirectory() as tmp:
         path = os.path.join(tmp, "bench_program.py")
         with open(path, "w") as handle:
@@ -114,13 +126,15 @@ def main() -> None:
     running = [mark for mark in marks if first_sample <= mark[0] <= first_sample + options.duration]
     span_sim = running[-1][0] - running[0][0]
     done = executions * span_sim / options.duration
-    shape = {"ensembles": args.ensembles, "sqs": sqs, "simulated_s": args.duration}
+    shape = {"ensembles": args.ensembles, "sqs": sqs, "simulated_s": args.duration,
+             "cross_every": args.cross_every, "logged": len(graph.outputs)}
     emit("executions", executions, "count", **shape)
     emit("executions_per_wall_second", round(done / (running[-1][1] - running[0][1])), "1/s", goal=100000, **shape)
     emit("executions_per_cpu_second", round(done / (running[-1][2] - running[0][2])), "1/s", **shape)
     emit("executions_per_wall_second_with_setup", round(executions / wall), "1/s", **shape)
     emit("wall_time_with_setup", round(wall, 3), "s", **shape)
     emit("datagrams", result.link["sent"], "count", **shape)
+    emit("datagrams_per_execution", round(result.link["sent"] / executions, 3), "1", **shape)
     emit("max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MiB", **shape)
     if result.summary["phase"] != "finished":
         print("run did not finish: %s" % result.summary["error"], file=sys.stderr)

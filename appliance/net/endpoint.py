@@ -133,13 +133,16 @@ class Endpoint:
 
     def datagrams_to_send(self) -> List[Tuple[bytes, str]]:
         """Everything to put on the wire now, acknowledgements first; drains."""
-        datagrams = self._take_acks()
-        datagrams.extend(self._outbox)
-        del self._outbox[:]
+        datagrams = self._take_acks() if self._ack_due else []
+        if self._outbox:
+            datagrams.extend(self._outbox)
+            del self._outbox[:]
         return datagrams
 
     def events(self) -> List[Event]:
         """Delivered and SendFailed events since the last call; drains."""
+        if not self._events:
+            return []
         events = list(self._events)
         del self._events[:]
         return events

@@ -31,7 +31,7 @@ def _where(tb: Any) -> str:
 class Executable:
     """One SQ's function, how to call it, and its persistent state."""
 
-    __slots__ = ("spec", "function", "state", "errors", "by_name")
+    __slots__ = ("spec", "function", "state", "errors", "by_name", "plain")
 
     def __init__(self, spec: SQSpec, function: Callable[..., Any]) -> None:
         self.spec = spec
@@ -44,8 +44,12 @@ class Executable:
         inputs = [params.index(name) for name in spec.inputs if name in params]
         reserved = [params.index(name) for name in ("state", "tick") if name in params]
         self.by_name = bool(inputs and reserved and min(reserved) < max(inputs))
+        #: Inputs only, positionally: most SQs, called without building keyword arguments.
+        self.plain = self.state is None and not spec.tick and not self.by_name
 
     def call(self, values: tuple, tick: Optional[int]) -> Any:
+        if self.plain:
+            return self.function(*values)
         kwargs: Dict[str, Any] = dict(zip(self.spec.inputs, values)) if self.by_name else {}
         if self.state is not None:
             kwargs["state"] = self.state

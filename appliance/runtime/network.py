@@ -105,9 +105,9 @@ class NetworkCore(Core):
         self.address = address
         self.hosts_runtime_manager = hosts_runtime_manager
         self.runtime_manager = runtime_manager
-        self.routes: Dict[str, str] = {ensemble: address}
-        if hosts_runtime_manager:
-            self.routes[runtime_manager] = address
+        self.routes: Dict[str, str] = {}
+        self._addresses: Set[str] = set()  # the routes' addresses: known senders
+        self._update_routes({runtime_manager: address} if hosts_runtime_manager else {})
         self.forward: Dict[str, ForwardTable] = {}
         self._unsendable_reports: Dict[str, int] = {}
         self.app: Any = None
@@ -202,13 +202,17 @@ class NetworkCore(Core):
         return self._transmit({self.runtime_manager: list(messages)}, reliable=True)
 
     def _add_routes(self, routes: Any, now: int) -> List[Output]:
-        self.routes.update(_routes_from_wire(routes))
-        self.routes[self.ensemble] = self.address
+        self._update_routes(_routes_from_wire(routes))
         return []
+
+    def _update_routes(self, routes: Dict[str, str]) -> None:
+        self.routes.update(routes)
+        self.routes[self.ensemble] = self.address
+        self._addresses = set(self.routes.values())
 
     def _join_network(self, payload: Any, now: int) -> List[Output]:
         rtm_address, description = payload
-        self.routes[self.runtime_manager] = rtm_address
+        self._update_routes({self.runtime_manager: rtm_address})
         self.joined = None
         join = Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)
         return [Transmission(rtm_address, [join], True)]
@@ -228,7 +232,7 @@ class NetworkCore(Core):
         errors: List[str] = []
         tables: Dict[str, ForwardTable] = {}
         try:
-            self.routes.update(_routes_from_wire(routes))
+            self._update_routes(_routes_from_wire(routes))
             for part in parts:
                 name, table = forward_table_from_wire(part, self.ensemble)
                 tables[name] = table
@@ -253,7 +257,7 @@ class NetworkCore(Core):
         """Messages another ensemble sent here; each is checked, then routed to its process."""
         out: List[Output] = []
         from_rtm = source == self.routes.get(self.runtime_manager)
-        known = from_rtm or source in self.routes.values()
+        known = from_rtm or source in self._addresses
         for message in messages:
             kind = message.msg_type
             if message.recipient is Recipient.RUNTIME_MANAGER:

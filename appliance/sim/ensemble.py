@@ -1,16 +1,18 @@
 """The simulated shell: an ensemble's process cores on simulated time.
 
-Each simulated ensemble is one simpy process (its CPU) that runs the same
-cores a device runs: the input-token, execute and network-manager cores (and
-the runtime-manager core on the runtime manager), plus a transport endpoint
-whose datagrams cross :class:`appliance.sim.link.SimNetwork` as bytes. Time
-is the integer ``env.now`` in µs; processing takes no simulated time.
+Each simulated ensemble runs the same cores a device runs: the input-token,
+execute and network-manager cores (and the runtime-manager core on the
+runtime manager), plus a transport endpoint whose datagrams cross
+:class:`appliance.sim.link.SimNetwork` as bytes. Time is the integer
+``env.now`` in µs; processing takes no simulated time, so an ensemble is not
+a simpy process but a pump run from simpy callbacks: when a datagram
+arrives, when one of its timers is due, and when something is posted to it.
 """
 from __future__ import annotations
 
 import logging
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set
 
 import simpy
 
@@ -78,12 +80,14 @@ class SimEnsemble:
         self.cores[Recipient.NETWORK] = self.network
         self._index_cores()
         self._queue: Deque[Message] = deque()
-        self._wake: Optional[simpy.Event] = None
-        self._timer_at: Optional[int] = None
+        self._pumping = False
+        self._pump_scheduled = False
+        #: Ticks of the simpy timeouts armed and not yet fired: one at or before every
+        #: deadline of this ensemble, so a timer made moot never needs re-arming.
+        self._armed: Set[int] = set()
         self._transport_due: Optional[int] = None
         self._watchers: List[Callable[[], None]] = []
         world.network.attach(self.address, self._on_datagram)
-        self.process = self.env.process(self._run())
 
     def _network_options(self) -> Dict[str, Any]:
         return {}
@@ -150,22 +154,21 @@ class SimEnsemble:
 
     # -- the shell ----------------------------------------------------------------------
 
-    def _run(self):
-        while True:
-            self._pump()
-            self._wake = self.env.event()
-            yield self._wake
-            self._wake = None
-
     def _poke(self) -> None:
-        if self._wake is not None and not self._wake.triggered:
-            self._wake.succeed()
+        """Pump soon (at this instant, from simpy): the caller may be outside the simulation."""
+        if not self._pumping and not self._pump_scheduled:
+            self._pump_scheduled = True
+            self.env.timeout(0).callbacks.append(self._scheduled_pump)
+
+    def _scheduled_pump(self, _event: simpy.Event) -> None:
+        self._pump_scheduled = False
+        self._pump()
 
     def _on_datagram(self, datagram: bytes, source: str) -> None:
         self.endpoint.receive_datagram(datagram, source, self.env.now)
         self._take_events()
         if self._queue:
-            self._poke()
+            self._pump()
         else:  # an acknowledgement: nothing for the cores, only the transport's own answer and timer
             self._flush_transport(self.env.now)
 
@@ -186,7 +189,17 @@ class SimEnsemble:
     def _pump(self) -> None:
         """Everything due at this instant: transport timers, core timers, then every
         queued message and whatever it produces, until the ensemble is idle."""
-        now = self.env.now
+        if self._pumping:  # a watcher or sink posted: the running pump takes it
+            return
+        self._pumping = True
+        try:
+            self._pump_now(self.env.now)
+        finally:
+            self._pumping = False
+        for watcher in self._watchers:
+            watcher()
+
+    def _pump_now(self, now: int) -> None:
         queue = self._queue
         handlers = self._handlers
         timed = self._timed
@@ -212,8 +225,6 @@ class SimEnsemble:
                     else:
                         queue.append(out)
         self._flush_transport(now)
-        for watcher in self._watchers:
-            watcher()
 
     def _flush_transport(self, now: int) -> None:
         send = self.world.network.send
@@ -236,20 +247,27 @@ class SimEnsemble:
             self._queue.extend(self.network.unsendable(out, str(exc)))
 
     def _arm_timer(self, now: int) -> None:
-        """One simpy timeout for the earliest of this ensemble's timers (cores and transport)."""
-        at = min(timers.due for timers, _ in self._timed)
+        """A simpy timeout for the earliest of this ensemble's timers (cores and transport),
+        unless one already armed fires at or before it."""
+        at = min([timers.due for timers, _ in self._timed])
         if self._transport_due is not None and self._transport_due < at:
             at = self._transport_due
-        if at == IDLE or (self._timer_at is not None and now < self._timer_at <= at):
+        armed = self._armed
+        if at == IDLE or (armed and min(armed) <= at):
             return
-        self._timer_at = at
-        event = self.env.timeout(max(0, at - now))
-        event.callbacks.append(lambda _e, at=at: self._timer_fired(at))
+        at = max(at, now)
+        armed.add(at)
+        self.env.timeout(at - now, at).callbacks.append(self._timer_fired)
 
-    def _timer_fired(self, at: int) -> None:
-        if self._timer_at == at:
-            self._timer_at = None
-        self._poke()
+    def _timer_fired(self, event: simpy.Event) -> None:
+        self._armed.discard(event.value)
+        now = self.env.now
+        # A timer armed for a retransmission the ACK made moot is not worth a pump.
+        if (self._transport_due is not None and self._transport_due <= now) or any(
+                [timers.due <= now for timers, _ in self._timed]):
+            self._pump()
+        else:
+            self._arm_timer(now)
 
 
 class SimRuntimeManager(SimEnsemble):

@@ -1,6 +1,7 @@
 """Running a program end to end in simulation: what ``appliance simulate`` does."""
 from __future__ import annotations
 
+import gc
 import logging
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
@@ -8,7 +9,7 @@ from typing import Any, Callable, Dict, List, Optional
 from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
-from appliance.runtime.app import OutputRecord, RunOptions
+from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.system import EnsembleDescription
@@ -76,9 +77,15 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
             refused + ["%s: no answer from the runtime manager" % name for name in waiting]))
 
     finished = world.env.event()
+    frozen = []
 
     def check_finished() -> None:
         app = rtm.app
+        if app is not None and app.phase == RUNNING and not frozen:
+            # The deployed programs and every ensemble's state live as long as the run:
+            # out of the collector's reach, its sweeps during the run stay short.
+            gc.freeze()
+            frozen.append(True)
         if app is not None and app.done and not finished.triggered:
             finished.succeed()
 
@@ -90,7 +97,11 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     limit = planned + options.deploy_timeout + options.teardown_timeout
     if progress is not None:
         world.env.process(_report_progress(world, progress, start, planned))
-    world.env.run(until=world.env.any_of([finished, world.env.timeout(limit - world.now)]))
+    try:
+        world.env.run(until=world.env.any_of([finished, world.env.timeout(limit - world.now)]))
+    finally:
+        if frozen:
+            gc.unfreeze()
     app = rtm.app
     if app is None:
         raise SimulationError("the runtime manager did not take the graph")

@@ -60,10 +60,10 @@ class SimNetwork:
             rng = self._rngs[key] = derived_rng(self.seed, "link", source, destination)
         impairment = self._impairments.get(key, self.default_impairment)
         for delay, data in fates(impairment, rng, datagram, self.counters):
-            event = self.env.timeout(delay)
-            event.callbacks.append(lambda _event, data=data: self._arrive(destination, data, source))
+            self.env.timeout(delay, (destination, data, source)).callbacks.append(self._arrive)
 
-    def _arrive(self, destination: str, data: bytes, source: str) -> None:
+    def _arrive(self, event: simpy.Event) -> None:
+        destination, data, source = event.value
         deliver: Optional[Deliver] = self._receivers.get(destination)
         if deliver is None:
             self.counters["undeliverable"] += 1

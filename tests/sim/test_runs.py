@@ -1,5 +1,6 @@
 """Whole runs in simulation: no sample lost, the same seed gives the same bytes, bad
 input is contained."""
+import gc
 import os
 import subprocess
 import sys
@@ -31,6 +32,7 @@ def test_a_5ms_stream_runs_for_the_whole_duration_without_losing_a_sample(run_si
     assert len(counts) == 2000 and result.summary["samples"] == 2000
     assert counts == list(range(counts[0], counts[0] + 2000))  # contiguous: none skipped, none repeated
     assert result.summary["drops"] == {}
+    assert gc.get_freeze_count() == 0  # what the run froze for the collector, it gave back
 
 
 def test_the_same_seed_gives_byte_identical_output_files(tmp_path):

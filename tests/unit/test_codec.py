@@ -7,7 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
-from appliance.ipc.codec import CodecError, decode, decode_messages, encode, encode_messages
+from appliance.ipc.codec import CODEC_VERSION, CodecError, decode, decode_messages, encode, encode_messages
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.timing import Interval
 
@@ -61,7 +61,7 @@ def test_object_arrays_and_arbitrary_objects_are_refused_at_encoding():
 
 
 def test_a_message_type_that_the_recipient_does_not_know_is_refused():
-    bogus = msgpack.packb([1, [msgpack.ExtType(6, msgpack.packb([55, 1, None]))]])
+    bogus = msgpack.packb([CODEC_VERSION, 55, 1, None])
     with pytest.raises(CodecError, match="unknown message type"):
         decode_messages(bogus)
 
@@ -74,7 +74,7 @@ def test_an_interval_that_is_empty_on_the_wire_is_refused():
 
 def test_a_wrong_codec_version_is_refused():
     with pytest.raises(CodecError, match="version"):
-        decode_messages(msgpack.packb([99, []]))
+        decode_messages(msgpack.packb([99]))
 
 
 @given(st.binary(max_size=200))
@@ -96,3 +96,15 @@ def test_mutated_transmissions_raise_only_codec_errors_or_decode(data):
     except CodecError:
         return
     assert all(type(m) is Message for m in messages)
+
+
+def test_a_frame_that_is_not_whole_messages_is_refused():
+    with pytest.raises(CodecError, match="a transmission is"):
+        decode_messages(msgpack.packb([CODEC_VERSION, 0, 1]))
+
+
+def test_a_transmission_keeps_its_messages_in_order():
+    token = Token(7, Interval(0, 10), Tag(0, "sq", 1))
+    messages = [Message(SyncMsg.INPUT_TOKEN, token, Recipient.INPUT_TOKENS),
+                Message(SyncMsg.REMOVE_SQS, "app-1", Recipient.INPUT_TOKENS)]
+    assert decode_messages(encode_messages(messages)) == messages
