@@ -196,11 +196,12 @@ class Endpoint:
         if length > self._max_message:
             self._count(address, "too_large")
             return
-        if not _fragment_fits(index, count, length, end - DATA_HEADER.size):
+        size = end - DATA_HEADER.size
+        if not (index == 0 and size == length if count == 1 else _fragment_fits(index, count, length, size)):
             self._count(address, "bad_fragment")
             return
         peer = self._peer(address)
-        if peer is None or not self._current_session(peer, session):
+        if peer is None or (session != peer.session and not self._current_session(peer, session)):
             return
         peer.counters.datagrams_received += 1
         reliable = flags & FLAG_RELIABLE == FLAG_RELIABLE

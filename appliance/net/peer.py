@@ -15,7 +15,7 @@ from appliance.net.wire import ID_HALF_RANGE, U32, AckEntry, Framer
 #: Completed messages repeated in every ACK to the peer, most recent last: a
 #: lost ACK of a finished message is then made good by the next ACK instead
 #: of by a retransmission.
-ACK_HISTORY = 8
+ACK_HISTORY = 4
 
 
 class Peer:

@@ -132,6 +132,11 @@ class Outbound:
         if not reliable:
             message_id = self._next_best_effort
             self._next_best_effort += 1
+            if count == 1:  # the usual token: one datagram, nothing to keep
+                self._outbox.append((self._framer.data(False, message_id & U32, 0, 1, len(payload), now, payload),
+                                     self.peer))
+                self._counters.datagrams_sent += 1
+                return message_id
             message = OutgoingMessage(message_id, payload, count)
             for index in range(count):
                 datagram = self._framer.data(False, message.wire_id, index, count, message.length,
