@@ -44,6 +44,7 @@ _FROM_NETWORK = frozenset([
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _INPUT_TOKEN, _INPUT_TOKENS = SyncMsg.INPUT_TOKEN, Recipient.INPUT_TOKENS
+_LOG_OUTPUT, _RUNTIME_MANAGER = RuntimeMsg.LOG_OUTPUT, Recipient.RUNTIME_MANAGER
 
 
 class ForwardTable:
@@ -138,25 +139,22 @@ class NetworkCore(Core):
         out: List[Output] = []
         remote: Dict[str, List[Message]] = {}
         records: List[Message] = []
-        for port, ((local, far, logged), value) in enumerate(zip(table.ports, outputs)):
-            if value is EMPTY:
-                continue
-            for tag in local:
-                out.append(Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS))
-            for ensemble, tag in far:
-                message = Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS)
-                batch = remote.get(ensemble)
-                if batch is None:
-                    remote[ensemble] = [message]
-                else:
-                    batch.append(message)
-            if logged:
-                record = Message(RuntimeMsg.LOG_OUTPUT, _output_record(sq, port, value, interval, self.ensemble),
-                                 Recipient.RUNTIME_MANAGER)
-                if self.hosts_runtime_manager:
-                    out.append(record)
-                else:
-                    records.append(record)
+        for port, (local, far, logged) in enumerate(table.ports):
+            value = outputs[port]
+            if value is not EMPTY:
+                for tag in local:
+                    out.append(Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS))
+                for ensemble, tag in far:
+                    message = Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS)
+                    batch = remote.get(ensemble)
+                    if batch is None:
+                        remote[ensemble] = [message]
+                    else:
+                        batch.append(message)
+                if logged:
+                    record = Message(_LOG_OUTPUT, _output_record(sq, port, value, interval, self.ensemble),
+                                     _RUNTIME_MANAGER)
+                    (out if self.hosts_runtime_manager else records).append(record)
         if remote:
             out.extend(self._transmit(remote, reliable=False, origin=sq))
         if records:  # graph outputs are what the user reads: they travel reliably

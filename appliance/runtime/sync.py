@@ -47,20 +47,24 @@ class InputTokenCore(Core):
     def _input_token(self, token: Any, now: int) -> List[Output]:
         if type(token) is not Token:
             raise TypeError("an input token payload must be a Token")
-        rule = self.rules.get(token.tag.sq)
+        tag = token.tag
+        rule = self.rules.get(tag.sq)
         if rule is None:
             self.counters.drop("unknown_sq")
             return []
-        if token.tag.port not in rule.ports:
+        if tag.port not in rule.ports:
             self.counters.drop("bad_port")
             return []
-        if token.interval.clock != rule.spec.clock:
+        if token.interval.clock != rule.clock:
             try:
-                token = Token(token.value, self.clocks.to_ancestor(token.interval, rule.spec.clock), token.tag)
+                token = Token(token.value, self.clocks.to_ancestor(token.interval, rule.clock), tag)
             except (KeyError, ValueError):
                 self.counters.drop("wrong_clock")
                 return []
-        return [Message(_EXECUTION_CONTEXT, ctx, _EXECUTE) for ctx in rule.on_token(token, now)]
+        contexts = rule.on_token(token, now)
+        if len(contexts) == 1:  # the usual case, without a comprehension's frame
+            return [Message(_EXECUTION_CONTEXT, contexts[0], _EXECUTE)]
+        return self._executions(contexts)
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, parts = payload

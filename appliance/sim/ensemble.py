@@ -249,7 +249,7 @@ class SimEnsemble:
     def _arm_timer(self, now: int) -> None:
         """A simpy timeout for the earliest of this ensemble's timers (cores and transport),
         unless one already armed fires at or before it."""
-        at = min([timers.due for timers, _ in self._timed])
+        at = self._cores_due()
         if self._transport_due is not None and self._transport_due < at:
             at = self._transport_due
         armed = self._armed
@@ -259,12 +259,19 @@ class SimEnsemble:
         armed.add(at)
         self.env.timeout(at - now, at).callbacks.append(self._timer_fired)
 
+    def _cores_due(self) -> int:
+        """The earliest tick a core's timers are due (IDLE if none is scheduled)."""
+        due = IDLE
+        for timers, _ in self._timed:
+            if timers.due < due:
+                due = timers.due
+        return due
+
     def _timer_fired(self, event: simpy.Event) -> None:
         self._armed.discard(event.value)
         now = self.env.now
         # A timer armed for a retransmission the ACK made moot is not worth a pump.
-        if (self._transport_due is not None and self._transport_due <= now) or any(
-                [timers.due <= now for timers, _ in self._timed]):
+        if (self._transport_due is not None and self._transport_due <= now) or self._cores_due() <= now:
             self._pump()
         else:
             self._arm_timer(now)

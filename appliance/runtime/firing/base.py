@@ -22,6 +22,7 @@ class Rule:
     def __init__(self, spec: SQSpec, fed: Iterable[int], timers: Timers, counters: Counters) -> None:
         self.spec = spec
         self.name = spec.name
+        self.clock = spec.clock
         n = len(spec.inputs)
         self.arc_ports: List[int] = sorted(p for p in set(fed) if p < n)
         self.sticky = frozenset(i for i, name in enumerate(spec.inputs) if name in spec.sticky)

@@ -33,13 +33,16 @@ class TimedRule(Rule):
             port: PortStore(spec.max_tokens, spec.max_age, counters) for port in self.arc_ports
         }
         self.single = len(self.arc_ports) == 1  # fires on every token, no matching to do
+        self.only_input = self.single and len(self.template) == 1  # its values are just the token's
 
     def on_token(self, token: Token, now: int) -> List[ExecutionContext]:
+        if self.only_input:
+            return [ExecutionContext(self.name, token.interval, (token.value,))]
         port = token.tag.port
         if self.single:
             values = list(self.template)
             values[port] = token.value
-            return self.release([ExecutionContext(self.name, token.interval, tuple(values))], now)
+            return [ExecutionContext(self.name, token.interval, tuple(values))]
         match = self._match(token, port, now)
         if port in self.sticky:
             self.stores[port].replace_all(token)
@@ -54,7 +57,7 @@ class TimedRule(Rule):
                 if p != port:
                     store.remove(t)
                 store.drop_before(interval.start)
-        return self.release([self.context(interval, chosen)], now)
+        return [self.context(interval, chosen)]
 
     def _match(self, token: Token, port: int, now: int) -> Optional[Tuple[Interval, Dict[int, Token]]]:
         candidates: List[Tuple[Interval, Dict[int, Token]]] = [(token.interval, {port: token})]
@@ -79,9 +82,6 @@ class TimedRule(Rule):
                 best = candidate
         return best
 
-    def release(self, contexts: List[ExecutionContext], now: int) -> List[ExecutionContext]:
-        return contexts
-
     def stop(self) -> Tuple[int, Dict[str, int]]:
         self.stopped = True
         return sum(store.clear() for store in self.stores.values()), {}
@@ -103,7 +103,10 @@ class SequentialRule(TimedRule):
         self._held: List[Tuple[int, int, int, ExecutionContext]] = []
         self._seq = 0
 
-    def release(self, contexts: List[ExecutionContext], now: int) -> List[ExecutionContext]:
+    def on_token(self, token: Token, now: int) -> List[ExecutionContext]:
+        return self._release(super().on_token(token, now), now)
+
+    def _release(self, contexts: List[ExecutionContext], now: int) -> List[ExecutionContext]:
         if self.spec.reorder == 0:
             return [self._in_order(ctx) for ctx in contexts]
         released = []
