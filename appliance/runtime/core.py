@@ -43,9 +43,24 @@ class Core:
         try:
             return handler(message.payload, now)
         except MALFORMED as exc:
-            self.counters.incr("refused.malformed")
-            self.log.warning("%s: refused malformed %s: %s", self.ensemble, message.msg_type.name, exc)
-            return []
+            return self.malformed(message, exc)
+
+    def handlers(self) -> Dict[MessageType, Callable[[object, int], List[Output]]]:
+        """Each message type's handler, called with ``(payload, now)``.
+
+        For a shell that runs several cores in one loop and dispatches by type
+        itself (the simulated one: it saves a call per message). It must do
+        what ``handle`` does around the call: refuse a message whose recipient
+        is not this core's (``handle`` counts it), and turn a MALFORMED
+        exception into ``malformed(message, exc)``.
+        """
+        return dict(self._handlers)
+
+    def malformed(self, message: Message, exc: Exception) -> List[Output]:
+        """Count and log a message whose payload is not what its type promises."""
+        self.counters.incr("refused.malformed")
+        self.log.warning("%s: refused malformed %s: %s", self.ensemble, message.msg_type.name, exc)
+        return []
 
     def next_timer(self) -> Optional[int]:
         return self.timers.next_due()

@@ -23,7 +23,7 @@ from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import App, OutputRecord, RunOptions
-from appliance.runtime.core import Core
+from appliance.runtime.core import MALFORMED, Core
 from appliance.runtime.counters import Counters
 from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.manager import RuntimeManagerCore
@@ -93,8 +93,9 @@ class SimEnsemble:
         return {}
 
     def _index_cores(self) -> None:
-        """What the pump looks up per message: each core's handler and timers."""
-        self._handlers = {recipient: core.handle for recipient, core in self.cores.items()}
+        """What the pump looks up per message: the handler of its type, and the core's timers."""
+        self._by_type = {msg_type: (recipient, handler, core)
+                          for recipient, core in self.cores.items() for msg_type, handler in core.handlers().items()}
         self._timed = [(core.timers, core.on_timer) for core in self.cores.values()]
 
     # -- the seeds' ensemble API ------------------------------------------------------
@@ -201,7 +202,7 @@ class SimEnsemble:
 
     def _pump_now(self, now: int) -> None:
         queue = self._queue
-        handlers = self._handlers
+        by_type = self._by_type
         timed = self._timed
         endpoint = self.endpoint
         if self._transport_due is not None and self._transport_due <= now:
@@ -215,16 +216,28 @@ class SimEnsemble:
                 break
             while queue:
                 message = queue.popleft()
-                handle = handlers.get(message.recipient)
-                if handle is None:
-                    self.counters.incr("refused.no_such_process")
-                    continue
-                for out in handle(message, now):
+                entry = by_type.get(message.msg_type)
+                if entry is None or entry[0] is not message.recipient:
+                    outputs = self._refuse(message, now)
+                else:
+                    try:
+                        outputs = entry[1](message.payload, now)
+                    except MALFORMED as exc:
+                        outputs = entry[2].malformed(message, exc)
+                for out in outputs:
                     if out.__class__ is Transmission:
                         self._transmit(out, now)
                     else:
                         queue.append(out)
         self._flush_transport(now)
+
+    def _refuse(self, message: Message, now: int) -> List[Output]:
+        """A message no core here takes as addressed: its recipient's core counts it."""
+        core = self.cores.get(message.recipient)
+        if core is None:
+            self.counters.incr("refused.no_such_process")
+            return []
+        return core.handle(message, now)
 
     def _flush_transport(self, now: int) -> None:
         send = self.world.network.send

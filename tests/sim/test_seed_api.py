@@ -1,8 +1,11 @@
 """The seeds' ensemble and runtime-manager API, driving a simulation by hand."""
+from appliance.ipc import Message, Recipient, SyncMsg
 from appliance.program.loader import load_program
+from appliance.program.token import Tag, Token
 from appliance.runtime.app import FINISHED, RunOptions
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.system import Component
+from appliance.timing import Interval
 
 from .conftest import example_path
 
@@ -48,3 +51,22 @@ def test_an_app_without_a_duration_runs_until_torn_down():
     assert rtm.app.phase == FINISHED
     assert len(records) <= running + 1  # the sources stopped: at most one sample was in flight
     assert rtm.app.summary()["samples"] == len(records)
+
+
+def test_a_message_posted_to_the_wrong_process_or_malformed_is_counted_and_the_ensemble_serves_on():
+    world = SimWorld(seed=3)
+    records = []
+    rtm = SimRuntimeManager(world, sink=records.append)
+    edge = SimEnsemble(world, "edge")
+    edge.connect_to_ticktalk_network(rtm.address)
+    rtm.enter_steady_state(timeout=50_000)
+    edge.post(Message(SyncMsg.INPUT_TOKEN, Token(1, Interval(0, 10), Tag(0, "x", 0)), Recipient.EXECUTE))
+    edge.post(Message(SyncMsg.INPUT_TOKEN, "not a token", Recipient.INPUT_TOKENS))
+    edge.post(Message(SyncMsg.INPUT_TOKEN, Token(1, Interval(0, 10), Tag(0, "x", 0)), Recipient.INPUT_TOKENS))
+    rtm.enter_steady_state(timeout=1_000)
+    counters = edge.stats()["counters"]
+    assert counters["refused.wrong_type"] == 1 and counters["refused.malformed"] == 1
+    assert counters["dropped.unknown_sq"] == 1  # the well-formed token was still taken, for an SQ not here
+    rtm.instantiate_and_map_graph(load_program(example_path("diamond.py")), RunOptions(seed=3, duration=200_000))
+    rtm.enter_steady_state(timeout=2_000_000)
+    assert rtm.app.phase == FINISHED and len(records) == 20
