@@ -26,13 +26,9 @@ class _LayeredType(enum.Enum):
     # message passes through a dict keyed by its type.
     __hash__ = object.__hash__
 
-    @property
-    def layer(self) -> Layer:
-        if self.value < 100:
-            return Layer.DATA
-        if self.value < 200:
-            return Layer.CONTROL
-        return Layer.SYSTEM
+    def __init__(self, value: int) -> None:
+        # An attribute, not a property: the network manager asks it of every arriving message.
+        self.layer = Layer.DATA if value < 100 else Layer.CONTROL if value < 200 else Layer.SYSTEM
 
 
 class Recipient(enum.Enum):

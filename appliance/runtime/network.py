@@ -45,6 +45,7 @@ _FROM_NETWORK = frozenset([
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _INPUT_TOKEN, _INPUT_TOKENS = SyncMsg.INPUT_TOKEN, Recipient.INPUT_TOKENS
 _LOG_OUTPUT, _RUNTIME_MANAGER = RuntimeMsg.LOG_OUTPUT, Recipient.RUNTIME_MANAGER
+_NETWORK, _DATA = Recipient.NETWORK, Layer.DATA
 
 
 class ForwardTable:
@@ -258,7 +259,7 @@ class NetworkCore(Core):
         known = from_rtm or source in self._addresses
         for message in messages:
             kind = message.msg_type
-            if message.recipient is Recipient.RUNTIME_MANAGER:
+            if message.recipient is _RUNTIME_MANAGER:
                 if not self.hosts_runtime_manager:
                     self.counters.incr("refused.not_runtime_manager")
                 elif kind not in _TO_MANAGER_FROM_NETWORK:
@@ -277,7 +278,7 @@ class NetworkCore(Core):
                 self.log.warning("%s: refused %s from %s: not accepted from the network",
                                  self.ensemble, kind.name, source)
                 continue
-            if kind.layer is not Layer.DATA and not from_rtm:
+            if kind.layer is not _DATA and not from_rtm:
                 self.counters.incr("refused.control_not_from_runtime_manager")
                 self.log.warning("%s: refused %s from %s: only the runtime manager may send it",
                                  self.ensemble, kind.name, source)
@@ -297,9 +298,9 @@ class NetworkCore(Core):
         return [Transmission(source, [Message(NetMsg.JOIN_RESULT, (False, reason, {}), Recipient.NETWORK)], True)]
 
     def _route_local(self, message: Message, now: int) -> List[Output]:
-        if message.recipient is Recipient.NETWORK:
+        if message.recipient is _NETWORK:
             return self.handle(message, now)
-        if message.recipient is Recipient.RUNTIME_MANAGER and not self.hosts_runtime_manager:
+        if message.recipient is _RUNTIME_MANAGER and not self.hosts_runtime_manager:
             self.counters.incr("refused.not_runtime_manager")
             return []
         return [message]

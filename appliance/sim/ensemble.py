@@ -176,7 +176,7 @@ class SimEnsemble:
     def _take_events(self) -> None:
         now = self.world.now
         for event in self.endpoint.events():
-            if isinstance(event, Delivered):
+            if event.__class__ is Delivered:
                 try:
                     messages = decode_messages(event.payload)
                 except CodecError as exc:
@@ -184,7 +184,7 @@ class SimEnsemble:
                     log.warning("%s: undecodable message from %s: %s", self.name, event.peer, exc)
                     continue
                 self._queue.extend(self.network.deliver(messages, event.peer, now))
-            elif isinstance(event, SendFailed):
+            elif event.__class__ is SendFailed:
                 self._queue.extend(self.network.transmission_failed(event.peer, event.reason))
 
     def _pump(self) -> None:
