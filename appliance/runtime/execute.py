@@ -44,12 +44,10 @@ class Executable:
         inputs = [params.index(name) for name in spec.inputs if name in params]
         reserved = [params.index(name) for name in ("state", "tick") if name in params]
         self.by_name = bool(inputs and reserved and min(reserved) < max(inputs))
-        #: Inputs only, positionally: most SQs, called without building keyword arguments.
+        #: Inputs only, positionally: most SQs, called directly rather than through ``call``.
         self.plain = self.state is None and not spec.tick and not self.by_name
 
     def call(self, values: tuple, tick: Optional[int]) -> Any:
-        if self.plain:
-            return self.function(*values)
         kwargs: Dict[str, Any] = dict(zip(self.spec.inputs, values)) if self.by_name else {}
         if self.state is not None:
             kwargs["state"] = self.state
@@ -116,7 +114,7 @@ class ExecuteCore(Core):
         spec = exe.spec
         self.executions += 1
         try:
-            result = exe.call(ctx.values, ctx.tick)
+            result = exe.function(*ctx.values) if exe.plain else exe.call(ctx.values, ctx.tick)
             if spec.outputs == 1:
                 outputs = (result,)
             elif isinstance(result, (tuple, list)) and len(result) == spec.outputs:

@@ -56,7 +56,7 @@ class ForwardTable:
     port is a graph output the runtime manager logs.
     """
 
-    __slots__ = ("ports",)
+    __slots__ = ("ports", "only_tag")
 
     def __init__(self, destinations: List[List[Destination]], logged: Set[int], here: str) -> None:
         self.ports: List[Tuple[List[Tag], List[Tuple[str, Tag]], bool]] = []
@@ -64,6 +64,10 @@ class ForwardTable:
             local = [Tag(0, sq, p) for ensemble, sq, p in row if ensemble == here]
             remote = [(ensemble, Tag(0, sq, p)) for ensemble, sq, p in row if ensemble != here]
             self.ports.append((local, remote, port in logged))
+        #: The commonest arc, one output to one SQ on this ensemble: its tag (else None).
+        self.only_tag: Optional[Tag] = None
+        if len(self.ports) == 1 and len(self.ports[0][0]) == 1 and not self.ports[0][1] and not self.ports[0][2]:
+            self.only_tag = self.ports[0][0][0]
 
 
 def forward_table_from_wire(doc: Any, here: str) -> Tuple[str, ForwardTable]:
@@ -137,6 +141,10 @@ class NetworkCore(Core):
         if table is None:
             self.counters.drop("no_forward_table")
             return []
+        tag = table.only_tag
+        if tag is not None:
+            value = outputs[0]
+            return [] if value is EMPTY else [Message(_INPUT_TOKEN, Token(value, interval, tag), _INPUT_TOKENS)]
         out: List[Output] = []
         remote: Dict[str, List[Message]] = {}
         records: List[Message] = []
