@@ -13,7 +13,7 @@ says how much of that the run had, and ``share_of_cores_alone`` compares the
 result with the bare process cores timed in the same run (this machine's speed
 now). Prints JSON lines:
 
-    .venv/bin/python bench/sim.py                    # 100 ensembles, 1000 SQs, 3 s simulated
+    .venv/bin/python bench/sim.py                    # 100 ensembles, 1000 SQs, 6 s simulated
     .venv/bin/python bench/sim.py --logged 100       # every chain end logged: output-heavy
     .venv/bin/python bench/sim.py --cross-every 10   # one chain in ten crosses ensembles
     .venv/bin/python bench/sim.py --quick            # a smaller, faster run
@@ -91,7 +91,7 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=100)
     parser.add_argument("--length", type=int, default=10, help="SQs per chain, the stream included")
     parser.add_argument("--period-ms", type=int, default=10)
-    parser.add_argument("--duration", type=float, default=3.0, help="simulated seconds")
+    parser.add_argument("--duration", type=float, default=6.0, help="simulated seconds")
     parser.add_argument("--cross-every", type=int, default=1, metavar="K",
                         help="every K-th chain joins a token from another ensemble (default: every chain)")
     parser.add_argument("--logged", type=int, default=10, metavar="N",

@@ -105,9 +105,9 @@ def _unpack(data: bytes) -> Any:
 
 def _ext_hook(code: int, data: bytes) -> Any:
     if code == _TOKEN:  # the commonest by far: its checks are inline
-        fields = _expect(_unpack(data), list, "token")
-        if len(fields) != 7:
-            raise CodecError("token has %d fields, expected 7" % len(fields))
+        fields = _unpack(data)
+        if type(fields) is not list or len(fields) != 7:
+            raise CodecError("token: expected a list of 7 fields, got %r" % (fields,))
         value, start, stop, clock, context, sq, port = fields
         if type(context) is not int or type(sq) is not str or type(port) is not int:
             raise CodecError("token tag must be [int, str, int], got %r" % ([context, sq, port],))
