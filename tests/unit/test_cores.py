@@ -113,11 +113,16 @@ def test_the_network_core_forwards_locally_and_remotely_and_logs_outputs():
     assert log.msg_type is RuntimeMsg.LOG_OUTPUT and log.payload[:3] == ["a", 1, 20]
 
 
-def test_empty_outputs_send_nothing():
+@pytest.mark.parametrize("logged", [[0], []], ids=["logged", "one-local-arc"])
+def test_empty_outputs_send_nothing_and_values_go_on(logged):
     core = NetworkCore("e1", "sim:e1")
     core.handle(Message(NetMsg.INSTANTIATE_SQS, ("app-1", [
-        {"sq": "a", "destinations": [[["e1", "b", 0]]], "logged": [0]}], {}), Recipient.NETWORK), now=0)
+        {"sq": "a", "destinations": [[["e1", "b", 0]]], "logged": logged}], {"runtime-manager": "sim:rtm"}),
+        Recipient.NETWORK), now=0)
     assert core.handle(Message(NetMsg.SEND_TOKENS, ("a", Interval(0, 5), (EMPTY,)), Recipient.NETWORK), 1) == []
+    out = core.handle(Message(NetMsg.SEND_TOKENS, ("a", Interval(0, 5), (7,)), Recipient.NETWORK), 2)
+    assert out[0] == Message(SyncMsg.INPUT_TOKEN, Token(7, Interval(0, 5), Tag(0, "b", 0)), Recipient.INPUT_TOKENS)
+    assert len(out) == 1 + len(logged)  # the token, and the output record when logged
 
 
 def test_the_network_core_admits_control_messages_only_from_the_runtime_manager():
