@@ -4,10 +4,12 @@ The runtime manager ships the program file's source inside the (reliable,
 authenticated when a cluster key is set) deploy message, and each ensemble
 compiles it into a fresh module. This is the one place where code arrives
 over the network and runs: by design, as in TickTalk, and only from the
-runtime manager (the network manager refuses deploy messages from anyone
-else; without a cluster key that rests on the UDP source address, so devices
-must run with a key off loopback). Data never goes this way: tokens are
-decoded by the safe codec.
+runtime manager, and only over a network its shell vouches for: the network
+manager refuses the code-carrying deploy message unless the transport
+authenticates every datagram (a cluster key) or nothing outside the process
+can reach it (the simulator); a UDP source address, which anyone can forge,
+never suffices. Data never goes this way: tokens are decoded by the safe
+codec.
 """
 from __future__ import annotations
 

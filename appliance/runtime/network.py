@@ -46,6 +46,8 @@ _FROM_NETWORK = frozenset([
 _INPUT_TOKEN, _INPUT_TOKENS = SyncMsg.INPUT_TOKEN, Recipient.INPUT_TOKENS
 _LOG_OUTPUT, _RUNTIME_MANAGER = RuntimeMsg.LOG_OUTPUT, Recipient.RUNTIME_MANAGER
 _NETWORK, _DATA = Recipient.NETWORK, Layer.DATA
+#: The one message whose payload becomes code on this ensemble (appliance/runtime/code.py).
+_CODE = ExecuteMsg.INSTANTIATE_SQS
 
 
 class ForwardTable:
@@ -100,14 +102,20 @@ class NetworkCore(Core):
     routing table, and admits only what other ensembles may send.
 
     Control messages that change this ensemble (deploy, start, remove,
-    routes) are accepted only from the runtime manager's address.
+    routes) are accepted only from the runtime manager's address. The deploy
+    message that carries SQ code (the execute process's part) is accepted from
+    the network only when the shell says ``code_from_network``: its transport
+    authenticates every datagram (a cluster key), or nothing outside it can
+    reach its network (the simulator). A source address alone never admits
+    code.
     """
 
     recipient = Recipient.NETWORK
 
     def __init__(self, ensemble: str, address: str, hosts_runtime_manager: bool = False,
-                 runtime_manager: str = RUNTIME_MANAGER) -> None:
+                 runtime_manager: str = RUNTIME_MANAGER, code_from_network: bool = False) -> None:
         super().__init__(ensemble)
+        self.code_from_network = code_from_network
         self.address = address
         self.hosts_runtime_manager = hosts_runtime_manager
         self.runtime_manager = runtime_manager
@@ -290,6 +298,11 @@ class NetworkCore(Core):
                 self.counters.incr("refused.control_not_from_runtime_manager")
                 self.log.warning("%s: refused %s from %s: only the runtime manager may send it",
                                  self.ensemble, kind.name, source)
+                continue
+            if kind is _CODE and not self.code_from_network:
+                self.counters.incr("refused.code_unauthenticated")
+                self.log.error("%s: refused SQ code from %s: the transport does not authenticate it "
+                               "(set a cluster key)", self.ensemble, source)
                 continue
             out.extend(self._route_local(message, now))
         return out

@@ -90,7 +90,9 @@ class SimEnsemble:
         world.network.attach(self.address, self._on_datagram)
 
     def _network_options(self) -> Dict[str, Any]:
-        return {}
+        # SimNetwork carries datagrams only between ensembles of this process: no one
+        # outside can put a forged deploy on it, so SQ code is admitted from it.
+        return {"code_from_network": True}
 
     def _index_cores(self) -> None:
         """What the pump looks up per message: the handler of its type, and the core's timers."""
@@ -190,9 +192,7 @@ class SimEnsemble:
     def _pump(self) -> None:
         """Everything due at this instant: transport timers, core timers, then every
         queued message and whatever it produces, until the ensemble is idle."""
-        if self._pumping:  # a watcher or sink posted: the running pump takes it
-            return
-        self._pumping = True
+        self._pumping = True  # what a sink posts meanwhile, this pump takes (see _poke)
         try:
             self._pump_now(self.env.now)
         finally:
@@ -306,7 +306,7 @@ class SimRuntimeManager(SimEnsemble):
         self.post(Message(RuntimeMsg.JOIN, self.description().to_wire(), Recipient.RUNTIME_MANAGER))
 
     def _network_options(self) -> Dict[str, Any]:
-        return {"hosts_runtime_manager": True}
+        return dict(super()._network_options(), hosts_runtime_manager=True)
 
     @property
     def members(self) -> List[str]:

@@ -139,6 +139,18 @@ def test_the_network_core_admits_control_messages_only_from_the_runtime_manager(
     assert core.deliver([token], "sim:e7", now=2) == [token]  # data may come from any peer
 
 
+@pytest.mark.parametrize("code_from_network", [False, True])
+def test_sq_code_is_admitted_from_the_network_only_when_the_shell_vouches_for_its_transport(code_from_network):
+    core = NetworkCore("e1", "sim:e1", code_from_network=code_from_network)
+    core.handle(Message(NetMsg.JOIN_NETWORK, ("sim:rtm", {"name": "e1"}), Recipient.NETWORK), now=0)
+    code = Message(ExecuteMsg.INSTANTIATE_SQS, ("app", {"source": "import os"}, []), Recipient.EXECUTE)
+    routes = Message(NetMsg.ADD_ROUTES, {"e2": "sim:e2"}, Recipient.NETWORK)
+    # Even from the runtime manager's address: a UDP source address can be forged.
+    assert core.deliver([code, routes], "sim:rtm", now=1) == ([code] if code_from_network else [])
+    assert core.counters.get("refused.code_unauthenticated") == (0 if code_from_network else 1)
+    assert core.routes["e2"] == "sim:e2"  # the rest of the transmission is still taken
+
+
 class Manager:
     """A runtime-manager core with its outputs collected, plus helpers to talk to it."""
 
