@@ -115,20 +115,18 @@ def main() -> None:
         graph = load_program(path)
     sqs = len(graph.sqs)
     options = RunOptions(seed=1, duration=int(args.duration * 1e6))
-    marks = []  # (simulated µs, wall s, cpu s): the progress callback tells when the streams ran
+    marks = []  # (simulated µs into the run window, wall s, cpu s): while the streams sample
 
-    def progress(now: int, planned: int) -> None:
-        marks.append((now, time.perf_counter(), time.process_time()))
+    def progress(done: int, total: int) -> None:
+        marks.append((done, time.perf_counter(), time.process_time()))
 
     started = time.perf_counter()
     result = simulate(graph, numbered_ensembles(args.ensembles), options, Impairment(latency=500, jitter=100),
                       progress=progress)
     wall = time.perf_counter() - started
     executions = result.summary["executions"]
-    # Steady state: the progress marks while the streams sample (the first mark is the
-    # deployment's start; sampling begins start_delay later and lasts the duration).
-    first_sample = marks[0][0] + options.start_delay
-    running = [mark for mark in marks if first_sample <= mark[0] <= first_sample + options.duration]
+    # Steady state: the progress marks while the streams sample, the last one (the end) left out.
+    running = marks[:-1]
     span_sim = running[-1][0] - running[0][0]
     done = executions * span_sim / options.duration
     shape = {"ensembles": args.ensembles, "sqs": sqs, "simulated_s": args.duration,
@@ -142,6 +140,8 @@ def main() -> None:
     emit("executions_per_cpu_second", round(done / (running[-1][2] - running[0][2])), "1/s", **shape)
     emit("executions_per_wall_second_with_setup", round(executions / wall), "1/s", **shape)
     emit("wall_time_with_setup", round(wall, 3), "s", **shape)
+    # Setup: building the system, joining every ensemble and deploying, until the window opens.
+    emit("setup_wall_time", round(marks[0][1] - started, 3), "s", **shape)
     emit("datagrams", result.link["sent"], "count", **shape)
     emit("datagrams_per_execution", round(result.link["sent"] / executions, 3), "1", **shape)
     emit("max_rss", resource.getrusage(resource.RUSAGE_SELF).ru_maxrss // 1024, "MiB", **shape)

@@ -12,22 +12,29 @@ import sys
 from typing import List, Optional
 
 from appliance import __version__
-from appliance.cli import build, demo, simulate
+from appliance.cli import build, demo, graph, plot, simulate
 from appliance.cli.errors import UsageError
 from appliance.program.errors import ProgramError
 
-COMMANDS = (build, simulate, demo)
+COMMANDS = (build, simulate, graph, plot, demo)
 
-EPILOG = """examples:
+EPILOG = """examples (from the repository root):
   appliance demo
   appliance build examples/two_sinusoids.py -o two_sinusoids.json
-  appliance simulate examples/two_sinusoids.py --ensembles 3 --duration 2 --out outputs.jsonl
-  appliance simulate two_sinusoids.json --system system.json --loss 0.05 --seed 7
+  appliance simulate two_sinusoids.json --ensembles 3 --duration 2 --out outputs.jsonl
+  appliance simulate examples/camera_fusion.py --system examples/camera_fusion.system.json --loss 0.05 --seed 7
 """
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad command line is one line (what and why) and exit status 2."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, "%s: error: %s (see %s --help)\n" % (self.prog, message, self.prog))
+
+
 def parser() -> argparse.ArgumentParser:
-    top = argparse.ArgumentParser(
+    top = Parser(
         prog="appliance", description="Run timed dataflow programs (TickTalk model) on edge devices "
         "or in simulation.", epilog=EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
     top.add_argument("--version", action="version", version="appliance %s" % __version__)
@@ -35,11 +42,18 @@ def parser() -> argparse.ArgumentParser:
     sub = top.add_subparsers(dest="command", metavar="COMMAND")
     for command in COMMANDS:
         command.add_parser(sub)
+    for command_parser in sub.choices.values():
+        # Accepted after the command too; SUPPRESS keeps the top-level value when it is absent.
+        command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
+                                    help="show tracebacks and debug logs")
     return top
 
 
 def main(argv: Optional[List[str]] = None) -> int:
-    args = parser().parse_args(argv)
+    try:
+        args = parser().parse_args(argv)
+    except SystemExit as done:  # --help, --version, or a bad command line (already said on stderr)
+        return done.code if isinstance(done.code, int) else 2
     if args.command is None:
         parser().print_help()
         return 2

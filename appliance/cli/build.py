@@ -2,13 +2,18 @@
 from __future__ import annotations
 
 import argparse
+import os
+import sys
 
+from appliance.cli import values
 from appliance.program import graphfile
-from appliance.program.loader import load_program
+from appliance.program.checks import warnings_for
+from appliance.program.loader import load_program, split_target
 
-EXAMPLES = """examples:
-  appliance build examples/two_sinusoids.py -o two_sinusoids.json
-  appliance build my_program.py:fusion -o fusion.json    # one of several @graph functions
+EXAMPLES = """examples (from the repository root):
+  appliance build examples/two_sinusoids.py                 # writes two_sinusoids.json here
+  appliance build examples/diamond.py -o diamond.json
+  appliance build my_program.py:fusion                      # one of several @graph functions: my_program.fusion.json
 """
 
 
@@ -19,14 +24,24 @@ def add_parser(sub) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("program", metavar="PROGRAM.py[:graph_name]")
     p.add_argument("-o", "--output", metavar="GRAPH.json",
-                   help="where to write the graph (default: GRAPH_NAME.json here)")
+                   help="where to write the graph (default: PROGRAM.json, or PROGRAM.graph_name.json, here)")
     p.set_defaults(run=run)
+
+
+def default_output(target: str) -> str:
+    """``x.py`` -> ``x.json``; ``x.py:fusion`` -> ``x.fusion.json``; in the current directory."""
+    path, name = split_target(target)
+    stem = os.path.splitext(os.path.basename(path))[0]
+    return "%s.%s.json" % (stem, name) if name else stem + ".json"
 
 
 def run(args: argparse.Namespace) -> int:
     graph = load_program(args.program)
-    path = args.output or graph.name + ".json"
-    graphfile.save(graph, path)
+    for warning in warnings_for(graph):
+        print("appliance build: warning: %s" % warning, file=sys.stderr)
+    path = args.output or default_output(args.program)
+    with values.open_for_writing(path, "-o" if args.output else "output") as out:
+        out.write(graphfile.dumps(graph))
     print("built graph %s: %d SQs, %d arcs, %d outputs -> %s"
           % (graph.name, len(graph.sqs), len(graph.arcs), len(graph.outputs), path))
     return 0

@@ -4,8 +4,10 @@ from __future__ import annotations
 import argparse
 import json
 import os
+import shlex
 import sys
 import tempfile
+from importlib import metadata
 
 from appliance.cli.errors import UsageError
 from appliance.net.impairment import Impairment
@@ -38,13 +40,34 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+#: Where pip puts the examples, relative to its installation prefix (setup.cfg's data_files).
+_INSTALLED = "share/appliance/examples/camera_fusion.py"
+
+
 def examples_dir() -> str:
-    """The examples of a checkout, or of an installed copy (share/appliance/examples)."""
+    """The examples of a checkout, or those installed with the package (``share/appliance/examples``
+    under whatever prefix pip used: a venv, ``--user``, the system)."""
     here = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-    for candidate in (os.path.join(here, "examples"), os.path.join(sys.prefix, "share", "appliance", "examples")):
-        if os.path.isfile(os.path.join(candidate, "camera_fusion.py")):
-            return candidate
-    raise UsageError("cannot find the examples (looked next to the package and in %s/share)" % sys.prefix)
+    checkout = os.path.join(here, "examples")
+    if os.path.isfile(os.path.join(checkout, "camera_fusion.py")):
+        return checkout
+    try:
+        installed = [f for f in metadata.files("appliance") or () if f.as_posix().endswith(_INSTALLED)]
+    except metadata.PackageNotFoundError:
+        installed = []
+    if installed:
+        return os.path.dirname(str(installed[0].locate()))
+    raise UsageError("cannot find the examples: they are neither next to the package nor installed with it "
+                     "(reinstall: pip install appliance)")
+
+
+def command_name() -> str:
+    """How the user ran this command, so a suggested command works as printed from where they are:
+    the script's path as the interpreter got it (absolute when found on PATH, else as typed)."""
+    argv0 = sys.argv[0] if sys.argv else ""
+    if os.path.basename(argv0) == "appliance":
+        return shlex.quote(argv0)
+    return "%s -m appliance" % shlex.quote(sys.executable)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -69,6 +92,7 @@ def run(args: argparse.Namespace) -> int:
             print("  %-28s value=%-36s [%d, %d) logged at %d"
                   % (record["sq"], json.dumps(record["value"]), record["start"], record["stop"], record["logged_at"]))
     print("\nAll %d outputs are in %s (one JSON object per line)." % (result.outputs, out_path))
-    print("Try: appliance simulate examples/camera_fusion.py --system examples/camera_fusion.system.json "
-          "--jitter-ms 30 --loss 0.05")
+    print("Try: %s simulate %s --system %s --jitter-ms 30 --loss 0.05" % (
+        command_name(), shlex.quote(os.path.join(examples, "camera_fusion.py")),
+        shlex.quote(os.path.join(examples, "camera_fusion.system.json"))))
     return 0

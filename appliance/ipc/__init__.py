@@ -1,5 +1,7 @@
 """Messages between processes and ensembles, and their safe wire encoding."""
 from appliance.ipc.message import (
+    TYPES_FOR,
+    ClientMsg,
     ExecuteMsg,
     ExecutionContext,
     Layer,
@@ -14,6 +16,7 @@ from appliance.ipc.message import (
 )
 
 __all__ = [
+    "ClientMsg",
     "ExecutionContext",
     "ExecuteMsg",
     "Layer",
@@ -24,5 +27,6 @@ __all__ = [
     "Recipient",
     "RuntimeMsg",
     "SyncMsg",
+    "TYPES_FOR",
     "Transmission",
 ]

@@ -25,6 +25,7 @@ _TOKEN = 4
 _EMPTY = 5
 _MESSAGE = 6
 _CONTEXT = 7
+_BIGINT = 8
 
 #: numpy dtype kinds that are plain bytes: bool, ints, floats, complex. Never "O" (objects).
 _ARRAY_KINDS = frozenset("biufc")
@@ -36,6 +37,8 @@ class CodecError(ValueError):
 
 def _default(obj: Any) -> Any:
     cls = obj.__class__
+    if cls is int:  # msgpack hands over only the ints beyond 64 bits
+        return msgpack.ExtType(_BIGINT, obj.to_bytes(obj.bit_length() // 8 + 1, "little", signed=True))
     if cls is Token:
         tag = obj.tag
         iv = obj.interval
@@ -58,7 +61,8 @@ def _default(obj: Any) -> Any:
     if isinstance(obj, (int, float, str, bytes)):  # subclasses: strict_types sends them here
         for base in (bool, int, float, str, bytes):
             if isinstance(obj, base):
-                return base(obj)
+                value = base(obj)
+                return _default(value) if base is int and not -(2**63) <= value < 2**64 else value
     if getattr(cls, "__module__", "") == "numpy":
         import numpy
 
@@ -133,6 +137,10 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return ExecutionContext(_str(fields[0]), fields[1], fields[2], fields[3])
     if code == _NDARRAY:
         return _ndarray(_expect(_unpack(data), list, "array"))
+    if code == _BIGINT:
+        if not data:
+            raise CodecError("an integer extension needs at least one byte")
+        return int.from_bytes(data, "little", signed=True)
     raise CodecError("unknown extension type %d" % code)
 
 
@@ -192,6 +200,26 @@ def _ndarray(fields: List[Any]) -> Any:
     if not isinstance(raw, bytes) or len(raw) != count * dtype.itemsize:
         raise CodecError("array data does not match shape %r and dtype %s" % (shape, dtype))
     return numpy.frombuffer(raw, dtype=dtype).reshape(shape).copy()
+
+
+#: Types whose values no SQ can change: a process may share them instead of copying.
+_IMMUTABLE = frozenset([int, float, str, bytes, bool, type(None), Empty])
+
+
+def private_copy(values: tuple) -> tuple:
+    """``values`` as another process would receive them: every mutable value a copy.
+
+    Across a process boundary every value is a copy. Where two SQs run in one
+    process (the simulator), the runtime copies too, so an SQ that mutates
+    what it was given or what it returned changes nothing another SQ sees,
+    wherever the mapping put them. A copy is the codec's round trip, so a value
+    the wire cannot carry (a ``set``) fails here exactly as it would between
+    ensembles: any exception means the values cannot leave their SQ.
+    """
+    for value in values:
+        if value.__class__ not in _IMMUTABLE:
+            return _unpack(_pack(values))
+    return values
 
 
 def encode(value: Any) -> bytes:

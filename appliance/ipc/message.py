@@ -40,6 +40,10 @@ class Recipient(enum.Enum):
     EXECUTE = 2
     NETWORK = 3
     RUNTIME_MANAGER = 10
+    #: Whoever talks to the ensemble on its local control channel: a command
+    #: (``appliance status``, ``appliance rtm``) on a device, the harness in
+    #: simulation. Never an ensemble across the network.
+    CLIENT = 20
 
 
 class SyncMsg(_LayeredType):
@@ -49,6 +53,7 @@ class SyncMsg(_LayeredType):
     INSTANTIATE_SQS = 100  # (app, [SyncPart wire dict])
     START_SQS = 101  # (app, [(sq, window Interval)]): arm streams, fire trigger-only SQs
     REMOVE_SQS = 102  # app: stop its streams, drop its SQs, report counters
+    STATUS = 130  # request id, from the local control channel: answered with ClientMsg.STATUS
     END = 200
 
 
@@ -58,6 +63,7 @@ class ExecuteMsg(_LayeredType):
     EXECUTION_CONTEXT = 0  # ExecutionContext
     INSTANTIATE_SQS = 100  # (app, program wire dict, [ExecutePart wire dict])
     REMOVE_SQS = 102  # app
+    STATUS = 130  # request id
     END = 200
 
 
@@ -70,9 +76,11 @@ class NetMsg(_LayeredType):
     ADD_ROUTES = 110  # {ensemble: address}
     JOIN_NETWORK = 111  # (rtm address, EnsembleDescription wire dict): ask to join
     JOIN_RESULT = 112  # (accepted, reason, {ensemble: address}) from the RTM
+    CLOCK_REPLY = 113  # (t1, t2): the probe's send time echoed, the RTM's clock when it answered
     FORWARD = 120  # (ensemble name, [Message]): deliver to that ensemble's processes
     REPORT = 121  # [Message] for the runtime manager, wherever it is
     FORWARD_TO_ADDRESS = 122  # (address, [Message]): reply to an ensemble not yet routed (join)
+    STATUS = 130  # request id
     END = 200
 
 
@@ -82,15 +90,33 @@ class RuntimeMsg(_LayeredType):
     LOG_OUTPUT = 1  # OutputRecord wire list
     INSTANTIATE_AND_MAP = 100  # (Graph wire dict, RunOptions wire dict)
     JOIN = 103  # EnsembleDescription wire dict
+    CLOCK_PROBE = 104  # (ensemble, t1): its clock now; answered with NetMsg.CLOCK_REPLY
     TEARDOWN = 105  # app or None: stop it now
     SQS_READY = 107  # (app, ensemble, process name, [error strings])
     SQS_REMOVED = 108  # (app, ensemble, process name, {counter: n})
     SQ_ERROR = 115  # (app, ensemble, sq, one-line error, traceback text)
     DELIVERY_FAILED = 116  # ([ensemble names], reason): the transport gave up (local, never from the network)
+    MEMBER_CLOCK = 117  # (ensemble, offset, delay): its clock's offset to the RTM's, and the probe's round trip
+    STATUS = 130  # request id
     END = 200
 
 
-MessageType = Union[SyncMsg, ExecuteMsg, NetMsg, RuntimeMsg]
+class ClientMsg(_LayeredType):
+    """For the local client: what a running ensemble tells the command or harness attached to it.
+
+    Everything a command needs from a running ensemble arrives this way, so a
+    command on a device and the simulated harness learn the same things the
+    same way, and neither reads a core's objects.
+    """
+
+    OUTPUT = 1  # OutputRecord wire list: one logged graph output (runtime manager only)
+    JOINED = 130  # (accepted, reason): the runtime manager's answer to this ensemble's join
+    MEMBER = 131  # (name, address, clock offset, probe delay): an ensemble joined (runtime manager only)
+    APP = 132  # app report dict: a deployment changed phase (runtime manager only)
+    STATUS = 133  # (request id, process name, status dict): the answer to a STATUS request
+
+
+MessageType = Union[SyncMsg, ExecuteMsg, NetMsg, RuntimeMsg, ClientMsg]
 
 #: Which type enum each recipient accepts; anything else is refused at the door.
 TYPES_FOR: dict = {
@@ -98,6 +124,7 @@ TYPES_FOR: dict = {
     Recipient.EXECUTE: ExecuteMsg,
     Recipient.NETWORK: NetMsg,
     Recipient.RUNTIME_MANAGER: RuntimeMsg,
+    Recipient.CLIENT: ClientMsg,
 }
 
 

@@ -12,6 +12,7 @@ import re
 from typing import Any, Dict, List, Optional, Tuple
 
 from appliance.program.builtins import BUILTINS
+from appliance.program.checks import check_functions
 from appliance.program.errors import GraphFileError
 from appliance.program.model import (
     DEADLINE,
@@ -198,6 +199,7 @@ def from_document(document: Any, source: str = "graph") -> Graph:
         outputs.append((sq, port))
     graph = Graph(name, program, sqs, arcs, outputs)
     check_wiring(graph, source)
+    check_functions(graph, source)
     return graph
 
 

@@ -10,6 +10,12 @@ from appliance.runtime.counters import Counters
 #: Errors kept per app with their tracebacks; more are only counted.
 MAX_KEPT_ERRORS = 50
 
+#: Tokens a firing rule discards by its design, which are not losses: the
+#: samples of a fast stream that a timed join with a slower one leaves
+#: unmatched, a value that arrives after Plan B already answered its sample,
+#: and tokens still waiting for a partner when the run ends.
+BY_DESIGN = frozenset(["unmatched", "deadline_late", "held_at_teardown"])
+
 
 @dataclass(frozen=True)
 class RunOptions:
@@ -28,6 +34,9 @@ class RunOptions:
     drain: int = 500_000
     deploy_timeout: int = 30_000_000
     teardown_timeout: int = 10_000_000
+    #: Largest clock offset of a hosting ensemble to the runtime manager before the deploy
+    #: warns; None: a quarter of the app's smallest stream period.
+    max_clock_offset: Optional[int] = None
 
     def __post_init__(self) -> None:
         if not isinstance(self.strategy, str):
@@ -40,6 +49,10 @@ class RunOptions:
                 raise ValueError("run option %s must be a non-negative int of µs, got %r" % (name, value))
         if self.duration is not None and (type(self.duration) is not int or self.duration <= 0):
             raise ValueError("run option duration must be a positive int of µs, got %r" % (self.duration,))
+        if self.max_clock_offset is not None and (type(self.max_clock_offset) is not int
+                                                  or self.max_clock_offset < 0):
+            raise ValueError("run option max_clock_offset must be a non-negative int of µs, got %r"
+                             % (self.max_clock_offset,))
 
     def to_wire(self) -> Dict[str, Any]:
         return asdict(self)
@@ -54,6 +67,7 @@ class RunOptions:
 class OutputRecord(NamedTuple):
     """One logged output token; all times in integer µs of the root clock."""
 
+    app: str
     sq: str
     port: int
     value: Any
@@ -79,8 +93,9 @@ class App:
     error: str = ""
     waiting: Set[Tuple[str, int]] = field(default_factory=set)
     deploy_errors: List[str] = field(default_factory=list)
+    warnings: List[str] = field(default_factory=list)
     reports: List[Tuple[str, int, Dict[str, Any]]] = field(default_factory=list)
-    sq_errors: List[Tuple[str, str, str, str]] = field(default_factory=list)
+    sq_errors: List[Tuple[str, str, str, str, str]] = field(default_factory=list)
     sq_error_count: int = 0
     outputs: int = 0
     t0: Optional[int] = None
@@ -97,32 +112,86 @@ class App:
     def done(self) -> bool:
         return self.phase in (FINISHED, FAILED)
 
+    def report(self) -> Dict[str, Any]:
+        """What a client is told when the app changes phase: the summary once it is done."""
+        return {"app": self.id, "phase": self.phase, "error": self.error, "mapping": dict(self.mapping),
+                "t0": self.t0, "warnings": list(self.warnings), "summary": self.summary() if self.done else None}
+
     def summary(self) -> Dict[str, Any]:
-        """What happened, for people: tokens, executions, deadlines, drops by cause."""
-        counters = Counters.merged(report.get("counters", {}) for _, _, report in self.reports)
-        deadlines: Dict[str, Dict[str, int]] = {}
-        samples = 0
+        """What happened, for people: tokens, executions, deadlines, and per SQ where it ran,
+        what it did, what it discarded by design and what it lost."""
+        totals: List[Dict[str, int]] = []
+        per_sq: Dict[str, List[Dict[str, int]]] = {}
         for _, _, report in self.reports:
-            for sq, stats in report.get("sqs", {}).items():
-                if "met" in stats:
-                    deadlines[sq] = {"met": stats["met"], "missed": stats["missed"]}
-                samples += stats.get("samples", 0)
-        drops = {name[len("dropped."):]: n for name, n in counters.items() if name.startswith("dropped.")}
+            totals.append(report.get("counters", {}))
+            for sq, counts in report.get("sqs", {}).items():
+                per_sq.setdefault(sq, []).append(counts)
+        order = [spec.name for spec in self.graph.sqs] if self.graph else []
+        sqs = {sq: _sq_summary(self.mapping.get(sq, ""), Counters.merged(per_sq.get(sq, [])))
+               for sq in order + sorted(set(per_sq) - set(order))}
+        counters = Counters.merged(totals + [counts for parts in per_sq.values() for counts in parts])
+        discarded, lost = split_drops(counters)
+        deadlines = {sq: s["deadline"] for sq, s in sqs.items() if "deadline" in s}
         refused = {name[len("refused."):]: n for name, n in counters.items() if name.startswith("refused.")}
         return {
             "app": self.id,
             "graph": self.graph.name if self.graph else None,
             "phase": self.phase,
             "error": self.error,
+            "warnings": list(self.warnings),
+            "ran": self.t0 is not None,
             "ensembles": self.ensembles,
+            "mapping": dict(self.mapping),
             "outputs": self.outputs,
-            "samples": samples,
+            "samples": sum(s.get("samples", 0) for s in sqs.values()),
             "executions": counters.get("executions", 0),
             "deadlines": deadlines,
             "deadline_met": sum(d["met"] for d in deadlines.values()),
             "deadline_missed": sum(d["missed"] for d in deadlines.values()),
             "sq_errors": max(counters.get("sq_errors", 0), self.sq_error_count),
+            "errors": distinct_errors(self.sq_errors),
             "out_of_order": counters.get("out_of_order", 0),
-            "drops": drops,
+            "discarded": discarded,
+            "lost": lost,
             "refused": refused,
+            "sqs": sqs,
         }
+
+
+def split_drops(counters: Dict[str, int]) -> Tuple[Dict[str, int], Dict[str, int]]:
+    """``dropped.*`` counters split into (discarded by design, lost), by cause."""
+    discarded: Dict[str, int] = {}
+    lost: Dict[str, int] = {}
+    for name, n in sorted(counters.items()):
+        if name.startswith("dropped."):
+            cause = name[len("dropped."):]
+            (discarded if cause in BY_DESIGN else lost)[cause] = n
+    return discarded, lost
+
+
+def _sq_summary(ensemble: str, counts: Dict[str, int]) -> Dict[str, Any]:
+    discarded, lost = split_drops(counts)
+    summary: Dict[str, Any] = {"ensemble": ensemble, "executions": counts.get("executions", 0),
+                               "errors": counts.get("errors", 0), "discarded": discarded, "lost": lost}
+    if "samples" in counts:
+        summary["samples"] = counts["samples"]
+    if "met" in counts:
+        summary["deadline"] = {"met": counts["met"], "missed": counts.get("missed", 0)}
+    if counts.get("out_of_order"):
+        summary["out_of_order"] = counts["out_of_order"]
+    return summary
+
+
+def distinct_errors(errors: List[Tuple[str, str, str, str, str]]) -> List[Dict[str, Any]]:
+    """Each distinct (SQ, error line) once, with how many reports said it, where, and the
+    first report's traceback and input."""
+    seen: Dict[Tuple[str, str], Dict[str, Any]] = {}
+    for ensemble, sq, line, text, inputs in errors:
+        entry = seen.get((sq, line))
+        if entry is None:
+            entry = seen[(sq, line)] = {"sq": sq, "error": line, "reports": 0, "ensembles": [],
+                                         "traceback": text, "input": inputs}
+        entry["reports"] += 1
+        if ensemble not in entry["ensembles"]:
+            entry["ensembles"].append(ensemble)
+    return list(seen.values())

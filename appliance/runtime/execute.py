@@ -6,16 +6,28 @@ import types
 from typing import Any, Callable, Dict, List, Optional
 
 from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Output, Recipient, RuntimeMsg
+from appliance.ipc.codec import private_copy
 from appliance.program.graphfile import sq_from_document
 from appliance.program.model import SQSpec
 from appliance.runtime import reports
 from appliance.runtime.code import DEPLOYED_MARK, load_module, program_from_wire, sq_function, unload_module
-from appliance.runtime.core import Core
-from appliance.runtime.counters import Counters
+from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
+
+#: Characters of an SQ's input kept with an error report (``--debug`` shows them).
+MAX_INPUT_REPR = 300
+
+
+def input_repr(values: tuple, limit: int = MAX_INPUT_REPR) -> str:
+    """The input of a failed firing, for a person: ``repr``, cut to ``limit`` characters."""
+    try:
+        text = repr(values)
+    except Exception as exc:  # a user type whose __repr__ raises
+        text = "<input whose repr failed: %s>" % type(exc).__name__
+    return text if len(text) <= limit else text[:limit - 3] + "..."
 
 
 def _where(tb: Any) -> str:
@@ -31,13 +43,15 @@ def _where(tb: Any) -> str:
 class Executable:
     """One SQ's function, how to call it, and its persistent state."""
 
-    __slots__ = ("spec", "function", "state", "errors", "by_name", "plain")
+    __slots__ = ("spec", "function", "state", "errors", "executions", "unsendable", "by_name", "plain")
 
     def __init__(self, spec: SQSpec, function: Callable[..., Any]) -> None:
         self.spec = spec
         self.function = function
         self.state: Optional[Dict[str, Any]] = {} if spec.state else None
         self.errors = 0
+        self.executions = 0
+        self.unsendable = 0
         # Inputs go positionally unless ``state``/``tick`` sit before an input in the signature.
         code = function.__code__
         params = list(code.co_varnames[:code.co_argcount])
@@ -58,22 +72,26 @@ class Executable:
         return self.function(*values, **kwargs) if kwargs else self.function(*values)
 
 
-class ExecuteCore(Core):
+class ExecuteCore(AppCore):
     """Runs each execution context and hands the outputs to the network manager.
 
     An exception in user code is caught, counted and reported to the runtime
     manager with the SQ's name and traceback; the SQ keeps serving later
     tokens. (In the original runtime one exception ended the ensemble.)
+
+    An SQ's values are its own: it is called with private copies of its
+    inputs and what it returns is copied as it leaves (``private_copy``), as
+    crossing a process would, so no two SQs or firings share a mutable object
+    in any shell or mapping. A value that cannot be copied cannot be sent
+    either: it is the SQ's error, ``unsendable``.
     """
 
     recipient = Recipient.EXECUTE
 
     def __init__(self, ensemble: str) -> None:
         super().__init__(ensemble)
-        self.app: Any = None
         self.module: Optional[types.ModuleType] = None
         self.sqs: Dict[str, Executable] = {}
-        self.executions = 0  # a plain int: the hottest counter, folded into the report
         self.on(ExecuteMsg.EXECUTION_CONTEXT, self._execute)
         self.on(ExecuteMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(ExecuteMsg.REMOVE_SQS, self._remove)
@@ -81,6 +99,9 @@ class ExecuteCore(Core):
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, program_doc, docs = payload
+        refusal = self.refuse_deploy(app)
+        if refusal:
+            return [reports.ready(app, self.ensemble, self.recipient, [refusal])]
         errors: List[str] = []
         sqs: Dict[str, Executable] = {}
         module = None
@@ -100,7 +121,8 @@ class ExecuteCore(Core):
             if module is not None:
                 unload_module(module)
         else:
-            self.app, self.module = app, module
+            self.install(app)
+            self.module = module
             self.sqs.update(sqs)
         return [reports.ready(app, self.ensemble, self.recipient, errors)]
 
@@ -112,9 +134,11 @@ class ExecuteCore(Core):
             self.counters.drop("unknown_sq")
             return []
         spec = exe.spec
-        self.executions += 1
+        exe.executions += 1
+        values = ctx.values
         try:
-            result = exe.function(*ctx.values) if exe.plain else exe.call(ctx.values, ctx.tick)
+            values = private_copy(values)
+            result = exe.function(*values) if exe.plain else exe.call(values, ctx.tick)
             if spec.outputs == 1:
                 outputs = (result,)
             elif isinstance(result, (tuple, list)) and len(result) == spec.outputs:
@@ -122,29 +146,43 @@ class ExecuteCore(Core):
             else:
                 raise ValueError("SQ %s has outputs=%d but returned %r" % (spec.name, spec.outputs, result))
         except (Exception, SystemExit) as exc:
-            return self._failed(exe, exc)
+            return self._failed(exe, exc, values)
+        try:
+            outputs = private_copy(outputs)
+        except Exception as exc:  # whatever the codec raises: the value cannot leave its SQ
+            exe.unsendable += 1
+            return self._report(exe, "unsendable: its output cannot be sent to another SQ: %s: %s"
+                                % (type(exc).__name__, exc), "", values)
         return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
-    def _failed(self, exe: Executable, exc: BaseException) -> List[Output]:
+    def _failed(self, exe: Executable, exc: BaseException, values: tuple) -> List[Output]:
+        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this core's frame
+        text = "".join(traceback.format_exception(type(exc), exc, tb))
+        return self._report(exe, "%s: %s%s" % (type(exc).__name__, exc, _where(tb)), text, values)
+
+    def _report(self, exe: Executable, line: str, text: str, values: tuple) -> List[Output]:
+        """Count an SQ error; the first few go to the runtime manager with their input."""
         self.counters.incr("sq_errors")
         exe.errors += 1
         if exe.errors > MAX_ERROR_REPORTS:
             return []
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this core's frame
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-        line = "%s: %s%s" % (type(exc).__name__, exc, _where(tb))
         return [reports.to_runtime_manager(Message(
-            RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, exe.spec.name, line, text), Recipient.RUNTIME_MANAGER))]
+            RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, exe.spec.name, line, text, input_repr(values)),
+            Recipient.RUNTIME_MANAGER))]
 
-    def _remove(self, app: Any, now: int) -> List[Output]:
-        errors = {name: exe.errors for name, exe in self.sqs.items() if exe.errors}
-        self.counters.incr("executions", self.executions)
-        self.executions = 0
-        report = {"counters": self.counters.as_dict(), "errors": errors}
+    def sq_report(self) -> Dict[str, Dict[str, int]]:
+        sqs = {}
+        for name, exe in self.sqs.items():
+            sqs[name] = {"executions": exe.executions, "errors": exe.errors}
+            if exe.unsendable:
+                sqs[name]["dropped.unsendable"] = exe.unsendable
         if self.module is not None:
             unload_module(self.module)
         self.sqs.clear()
         self.module = None
-        self.app = None
-        self.counters = Counters()
-        return [reports.removed(app, self.ensemble, self.recipient, report)]
+        return sqs
+
+    def status(self, now: int) -> Dict[str, Any]:
+        status = super().status(now)
+        status["sqs"] = {name: {"executions": exe.executions, "errors": exe.errors} for name, exe in self.sqs.items()}
+        return status

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 import random
 from collections import OrderedDict
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 from appliance.ipc import (
+    ClientMsg,
     ExecuteMsg,
     Message,
     NetMsg,
@@ -42,16 +43,17 @@ from appliance.system import EnsembleDescription
 from appliance.system.description import SystemFileError
 from appliance.timing import FOREVER, Interval
 
-#: Ensembles one runtime manager accepts; more joins are refused with a reason.
+#: Ensembles one runtime manager accepts unless its shell says fewer (its transport's
+#: peer table must hold them all); more joins are refused with a reason.
 MAX_ENSEMBLES = 4096
 #: Deployments remembered (the newest); older ones are forgotten.
 MAX_APPS = 16
-#: How long the runtime manager gathers joins before telling every member their routes.
-ROUTE_BATCH_DELAY = 10_000
 
 _PROCESSES = (Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK)
 
-Sink = Callable[[OutputRecord], None]
+#: Why the runtime-manager ensemble is not among the hosts once others have joined.
+HOSTS_WHEN_ALONE = ("the runtime manager's own ensemble, which hosts SQs only when no other "
+                    "ensemble has joined")
 
 
 def _to(ensemble: str, *messages: Message) -> Message:
@@ -64,22 +66,27 @@ class RuntimeManagerCore(Core):
     The runtime-manager ensemble is named after it (``runtime-manager``) and
     joins itself like any other, so it may host SQs when it is alone.
 
-    ``sink`` receives every output record (the shell writes them to a file);
-    ``apps`` keeps each deployment, so the shell can watch the phase and read
-    the summary.
+    What a client (the command that runs it, the simulated harness) needs
+    comes out as ``ClientMsg`` messages: each output record, each member that
+    joins, each change of an app's phase (with its summary when it is done),
+    and the answer to ``STATUS``.
     """
 
     recipient = Recipient.RUNTIME_MANAGER
 
-    def __init__(self, address: str, sink: Sink, name: str = RUNTIME_MANAGER) -> None:
+    def __init__(self, address: str, name: str = RUNTIME_MANAGER, max_members: int = MAX_ENSEMBLES) -> None:
         super().__init__(name)
         self.address = address
-        self.sink = sink
+        self.max_members = max_members
         self.members: OrderedDict[str, EnsembleDescription] = OrderedDict()
-        self._new_routes: Dict[str, str] = {}
+        #: Each member's clock offset to this one's (its clock minus this one's) and the
+        #: round trip it was measured over, as the member reported it after joining.
+        self.clocks: Dict[str, Tuple[int, int]] = {}
         self.apps: List[App] = []
         self._deployments = 0
         self.on(RuntimeMsg.JOIN, self._join)
+        self.on(RuntimeMsg.CLOCK_PROBE, self._clock_probe)
+        self.on(RuntimeMsg.MEMBER_CLOCK, self._member_clock)
         self.on(RuntimeMsg.INSTANTIATE_AND_MAP, self._instantiate_and_map)
         self.on(RuntimeMsg.SQS_READY, self._ready)
         self.on(RuntimeMsg.TEARDOWN, self._teardown_request)
@@ -108,31 +115,44 @@ class RuntimeManagerCore(Core):
             return self._refuse(description.address, "the name %r is the runtime manager's" % name)
         if known is not None and known.address != description.address:
             return self._refuse(description.address, "ensemble name %r is taken by %s" % (name, known.address))
-        if known is None and len(self.members) >= MAX_ENSEMBLES:
-            return self._refuse(description.address, "this runtime manager has %d ensembles already" % MAX_ENSEMBLES)
+        if known is None and len(self.members) >= self.max_members:
+            return self._refuse(description.address, "this runtime manager takes at most %d ensembles"
+                                % self.max_members)
         self.members[name] = description
         self.log.info("ensemble %s joined from %s with components [%s]", name, description.address,
                       ", ".join(description.component_names()))
-        if name != self.ensemble:
-            if not self._new_routes:
-                # Joins come in bursts at start-up: tell the others about all of them at once.
-                self.timers.schedule(now + ROUTE_BATCH_DELAY, self._propagate_routes)
-            self._new_routes[name] = description.address
-        return [
+        # The joiner learns the runtime manager's route only: the routes to other members
+        # travel with the deployment that needs them (a member tells nobody about the
+        # others, so a join costs the same with 3 members or 3,000).
+        routes = {self.ensemble: self.address, name: description.address}
+        out: List[Output] = []
+        if name == self.ensemble:  # its own clock: no offset to measure
+            self.clocks[name] = (0, 0)
+            out.append(Message(ClientMsg.MEMBER, (name, description.address, 0, 0), Recipient.CLIENT))
+        return out + [
             Message(NetMsg.ADD_ROUTES, {name: description.address}, Recipient.NETWORK),
             Message(NetMsg.FORWARD_TO_ADDRESS, (description.address, [
-                Message(NetMsg.JOIN_RESULT, (True, "", self._routes()), Recipient.NETWORK)]), Recipient.NETWORK),
+                Message(NetMsg.JOIN_RESULT, (True, "", routes), Recipient.NETWORK)]), Recipient.NETWORK),
         ]
 
-    def _propagate_routes(self, _key: Any, now: int) -> List[Output]:
-        """Send the routes of recent joiners to every other member, one message each."""
-        new, self._new_routes = self._new_routes, {}
-        out: List[Output] = []
-        for other in self.members:
-            routes = {name: address for name, address in new.items() if name != other}
-            if other != self.ensemble and routes:
-                out.append(_to(other, Message(NetMsg.ADD_ROUTES, routes, Recipient.NETWORK)))
-        return out
+    def _clock_probe(self, payload: Any, now: int) -> List[Output]:
+        name, t1 = payload
+        if name not in self.members:
+            self.counters.incr("refused.clock_probe_from_stranger")
+            return []
+        return [_to(name, Message(NetMsg.CLOCK_REPLY, (t1, now), Recipient.NETWORK))]
+
+    def _member_clock(self, payload: Any, now: int) -> List[Output]:
+        """A member measured its clock against this one: it has joined, fully."""
+        name, offset, delay = payload
+        member = self.members.get(name)
+        if member is None or type(offset) is not int or type(delay) is not int:
+            self.counters.incr("refused.clock_report")
+            return []
+        self.clocks[name] = (offset, delay)
+        self.log.info("ensemble %s: clock %+.3f ms off the runtime manager's (round trip %.3f ms)",
+                      name, offset / 1000, delay / 1000)
+        return [Message(ClientMsg.MEMBER, (name, member.address, offset, delay), Recipient.CLIENT)]
 
     def _refuse(self, address: Any, reason: str) -> List[Output]:
         self.counters.incr("refused.join")
@@ -158,24 +178,62 @@ class RuntimeManagerCore(Core):
             return []
         try:
             graph = graphfile.from_document(graph_doc, source="graph")
-            hosts = [d for name, d in self.members.items() if name != self.ensemble]
-            if not hosts and self.ensemble in self.members:
-                hosts = [self.members[self.ensemble]]
-            mapping = map_graph(graph, hosts, options.strategy, random.Random(options.seed))
+            mapping = map_graph(graph, self.hosts(), options.strategy, random.Random(options.seed),
+                                unavailable=self._unavailable())
         except ProgramError as exc:
-            self._remember(App("app-%d" % (self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc)))
+            failed = App("app-%d" % (self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc))
+            self._remember(failed)
             self.log.warning("cannot deploy: %s", exc)
-            return []
+            return [self._app_report(failed)]
         app = App("%s-%d" % (graph.name, self._deployments + 1), graph, options, mapping)
+        app.warnings.extend(self._clock_warnings(app))
+        for warning in app.warnings:
+            self.log.warning("%s: %s", app.id, warning)
         self._remember(app)
-        out = self._deploy(app)
-        self.timers.schedule(now + options.deploy_timeout, self._deploy_timed_out, app)
+        out = [self._app_report(app)] + self._deploy(app)
+        self.local_timers.schedule_in(options.deploy_timeout, self._deploy_timed_out, app)
         return out
+
+    def _clock_warnings(self, app: App) -> List[str]:
+        """Ensembles whose clocks are too far from this one's for the app's streams to line up."""
+        bound = app.options.max_clock_offset
+        periods = [spec.stream.period for spec in app.graph.sqs if spec.stream is not None] if app.graph else []
+        if bound is None:
+            if not periods:
+                return []
+            bound = min(periods) // 4
+        warnings = []
+        for ensemble in app.ensembles:
+            clock = self.clocks.get(ensemble)
+            if clock is not None and abs(clock[0]) > bound:
+                warnings.append("ensemble %s's clock is %+.3f ms off the runtime manager's, more than %.3f ms (%s): "
+                                "its samples will not line up with the others'" % (
+                                    ensemble, clock[0] / 1000, bound / 1000,
+                                    "max_clock_offset" if app.options.max_clock_offset is not None
+                                    else "a quarter of the smallest stream period"))
+        return warnings
+
+    def hosts(self) -> List[EnsembleDescription]:
+        """The ensembles a graph is mapped onto: the members, but the runtime manager's
+        own only while it is alone."""
+        hosts = [d for name, d in self.members.items() if name != self.ensemble]
+        if not hosts and self.ensemble in self.members:
+            hosts = [self.members[self.ensemble]]
+        return hosts
+
+    def _unavailable(self) -> Dict[str, str]:
+        """Members that joined but are not hosts, with why (for the mapper's errors)."""
+        if self.ensemble in self.members and len(self.members) > 1:
+            return {self.ensemble: HOSTS_WHEN_ALONE}
+        return {}
 
     def _remember(self, app: App) -> None:
         self._deployments += 1
         self.apps.append(app)
         del self.apps[:-MAX_APPS]
+
+    def _app_report(self, app: App) -> Message:
+        return Message(ClientMsg.APP, app.report(), Recipient.CLIENT)
 
     def _deploy(self, app: App) -> List[Output]:
         graph = app.graph
@@ -226,7 +284,7 @@ class RuntimeManagerCore(Core):
         by_ensemble: Dict[str, list] = {}
         for spec in app.graph.sources():
             by_ensemble.setdefault(app.mapping[spec.name], []).append((spec.name, window))
-        out: List[Output] = [
+        out: List[Output] = [self._app_report(app)] + [
             _to(ensemble, Message(SyncMsg.START_SQS, (app.id, starts), Recipient.INPUT_TOKENS))
             for ensemble, starts in by_ensemble.items()
         ]
@@ -244,23 +302,23 @@ class RuntimeManagerCore(Core):
     # -- running ----------------------------------------------------------------------
 
     def _log_output(self, record: Any, now: int) -> List[Output]:
-        sq, port, value, start, stop, clock, ensemble = record
+        app_id, sq, port, value, start, stop, clock, ensemble = record
         app = self.app
-        if app is None or app.phase not in (RUNNING, STOPPING):
+        if app is None or app_id != app.id or app.phase not in (RUNNING, STOPPING):
             self.counters.drop("output_after_run")
             return []
         app.outputs += 1
-        self.sink(OutputRecord(sq, port, value, start, stop, clock, ensemble, now))
-        return []
+        record = OutputRecord(app_id, sq, port, value, start, stop, clock, ensemble, now)
+        return [Message(ClientMsg.OUTPUT, record, Recipient.CLIENT)]
 
     def _sq_error(self, payload: Any, now: int) -> List[Output]:
-        app_id, ensemble, sq, line, text = payload
+        app_id, ensemble, sq, line, text, inputs = payload
         app = self._find(app_id)
         if app is None:
             return []
         app.sq_error_count += 1
         if len(app.sq_errors) < MAX_KEPT_ERRORS:
-            app.sq_errors.append((ensemble, sq, line, text))
+            app.sq_errors.append((str(ensemble), str(sq), str(line), str(text), str(inputs)))
         self.log.warning("SQ %s on %s: %s", sq, ensemble, line)
         return []
 
@@ -281,7 +339,7 @@ class RuntimeManagerCore(Core):
             app.waiting = {(e, p) for e, p in app.waiting if e not in lost}
             app.error = "%s; %s" % (app.error, note) if app.error else note
             if not app.waiting:
-                self._finish(app)
+                return self._finish(app)
         return []
 
     # -- tearing down ----------------------------------------------------------------
@@ -303,8 +361,8 @@ class RuntimeManagerCore(Core):
     def _teardown(self, app: App, now: int) -> List[Output]:
         app.phase = STOPPING
         app.waiting = {(ensemble, p.value) for ensemble in app.ensembles for p in _PROCESSES}
-        self.timers.schedule(now + app.options.teardown_timeout, self._teardown_timed_out, app)
-        return [
+        self.local_timers.schedule_in(app.options.teardown_timeout, self._teardown_timed_out, app)
+        return [self._app_report(app)] + [
             _to(ensemble,
                 Message(SyncMsg.REMOVE_SQS, app.id, Recipient.INPUT_TOKENS),
                 Message(ExecuteMsg.REMOVE_SQS, app.id, Recipient.EXECUTE),
@@ -322,7 +380,7 @@ class RuntimeManagerCore(Core):
         if isinstance(report, dict):
             app.reports.append((ensemble, process, report))
         if not app.waiting:
-            self._finish(app)
+            return self._finish(app)
         return []
 
     def _teardown_timed_out(self, app: App, now: int) -> List[Output]:
@@ -330,12 +388,25 @@ class RuntimeManagerCore(Core):
             missing = sorted({ensemble for ensemble, _ in app.waiting})
             note = "no teardown report from %s" % ", ".join(missing)
             app.error = "%s; %s" % (app.error, note) if app.error else note
-            self._finish(app)
+            return self._finish(app)
         return []
 
-    def _finish(self, app: App) -> None:
+    def _finish(self, app: App) -> List[Output]:
         app.phase = FAILED if app.error else FINISHED
         self.log.info("%s %s", app.id, app.phase)
+        return [self._app_report(app)]
+
+    def status(self, now: int) -> Dict[str, Any]:
+        status = super().status(now)
+        status["members"] = [{"name": d.name, "address": d.address, "components": d.component_names(),
+                              "clock_offset": self.clocks.get(d.name, (None, None))[0],
+                              "clock_delay": self.clocks.get(d.name, (None, None))[1]}
+                             for d in self.members.values()]
+        status["apps"] = [{"app": app.id, "phase": app.phase, "error": app.error} for app in self.apps]
+        app = self.app
+        if app is not None:
+            status["app"] = dict(app.report(), outputs=app.outputs, summary=app.summary())
+        return status
 
     def _find(self, app_id: Any) -> Optional[App]:
         for app in reversed(self.apps):

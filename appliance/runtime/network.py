@@ -2,9 +2,10 @@
 arrives from other ensembles, and is the ensemble's link to the runtime manager."""
 from __future__ import annotations
 
-from typing import Any, Dict, List, Optional, Set, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from appliance.ipc import (
+    ClientMsg,
     ExecuteMsg,
     Layer,
     Message,
@@ -17,8 +18,7 @@ from appliance.ipc import (
 )
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.runtime import reports
-from appliance.runtime.core import Core
-from appliance.runtime.counters import Counters
+from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 from appliance.timing import Interval
 
@@ -31,6 +31,7 @@ Destination = Tuple[str, str, int]  # (ensemble, SQ, input port)
 #: runtime manager's own host (its command line), never for the network.
 _TO_MANAGER_FROM_NETWORK = frozenset([
     RuntimeMsg.JOIN, RuntimeMsg.LOG_OUTPUT, RuntimeMsg.SQS_READY, RuntimeMsg.SQS_REMOVED, RuntimeMsg.SQ_ERROR,
+    RuntimeMsg.CLOCK_PROBE, RuntimeMsg.MEMBER_CLOCK,
 ])
 
 #: What another ensemble may ask of this one's processes. Everything else (an
@@ -38,8 +39,16 @@ _TO_MANAGER_FROM_NETWORK = frozenset([
 _FROM_NETWORK = frozenset([
     SyncMsg.INPUT_TOKEN, SyncMsg.INSTANTIATE_SQS, SyncMsg.START_SQS, SyncMsg.REMOVE_SQS,
     ExecuteMsg.INSTANTIATE_SQS, ExecuteMsg.REMOVE_SQS,
-    NetMsg.INSTANTIATE_SQS, NetMsg.REMOVE_SQS, NetMsg.ADD_ROUTES, NetMsg.JOIN_RESULT,
+    NetMsg.INSTANTIATE_SQS, NetMsg.REMOVE_SQS, NetMsg.ADD_ROUTES, NetMsg.JOIN_RESULT, NetMsg.CLOCK_REPLY,
 ])
+
+#: First wait for the runtime manager's answer to a join (local clock); each retry
+#: waits twice as long, up to JOIN_RETRY_MAX.
+JOIN_RETRY = 1_000_000
+JOIN_RETRY_MAX = 30_000_000
+#: Round trips to the runtime manager after a join to measure the clock offset; the
+#: one with the shortest round trip is kept (as NTP does).
+CLOCK_PROBES = 4
 
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
@@ -97,25 +106,24 @@ def _routes_from_wire(routes: Any) -> Dict[str, str]:
     return routes
 
 
-class NetworkCore(Core):
+class NetworkCore(AppCore):
     """Tags and duplicates output tokens to every downstream arc, keeps the
     routing table, and admits only what other ensembles may send.
 
     Control messages that change this ensemble (deploy, start, remove,
     routes) are accepted only from the runtime manager's address. The deploy
     message that carries SQ code (the execute process's part) is accepted from
-    the network only when the shell says ``code_from_network``: its transport
-    authenticates every datagram (a cluster key), or nothing outside it can
-    reach its network (the simulator). A source address alone never admits
-    code.
+    the network only when ``admits_code(source)`` says so: the policy of
+    ``NetworkManager``, which knows the transport. Alone (in unit tests) the
+    core admits code from nowhere.
     """
 
     recipient = Recipient.NETWORK
 
     def __init__(self, ensemble: str, address: str, hosts_runtime_manager: bool = False,
-                 runtime_manager: str = RUNTIME_MANAGER, code_from_network: bool = False) -> None:
+                 runtime_manager: str = RUNTIME_MANAGER) -> None:
         super().__init__(ensemble)
-        self.code_from_network = code_from_network
+        self.admits_code: Callable[[str], bool] = lambda source: False
         self.address = address
         self.hosts_runtime_manager = hosts_runtime_manager
         self.runtime_manager = runtime_manager
@@ -123,10 +131,17 @@ class NetworkCore(Core):
         self._addresses: Set[str] = set()  # the routes' addresses: known senders
         self._update_routes({runtime_manager: address} if hosts_runtime_manager else {})
         self.forward: Dict[str, ForwardTable] = {}
-        self._unsendable_reports: Dict[str, int] = {}
-        self.app: Any = None
+        self._unsendable: Dict[str, int] = {}  # per producing SQ
         self.joined: Optional[bool] = True if hosts_runtime_manager else None
         self.join_error = ""
+        self._join: Optional[Tuple[str, Any]] = None  # (runtime manager's address, description)
+        self._join_attempts = 0
+        self._join_wait = JOIN_RETRY
+        #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
+        #: round trip it was measured over, once measured.
+        self.clock: Optional[Tuple[int, int]] = (0, 0) if hosts_runtime_manager else None
+        self._probes: List[Tuple[int, int]] = []  # (delay, offset) samples
+        self._probe_sent: Optional[int] = None
         for msg_type, handler in (
             (NetMsg.SEND_TOKENS, self._send_tokens),
             (NetMsg.INSTANTIATE_SQS, self._instantiate),
@@ -134,6 +149,7 @@ class NetworkCore(Core):
             (NetMsg.ADD_ROUTES, self._add_routes),
             (NetMsg.JOIN_NETWORK, self._join_network),
             (NetMsg.JOIN_RESULT, self._join_result),
+            (NetMsg.CLOCK_REPLY, self._clock_reply),
             (NetMsg.FORWARD, self._forward),
             (NetMsg.REPORT, self._report),
             (NetMsg.FORWARD_TO_ADDRESS, self._forward_to_address),
@@ -169,7 +185,7 @@ class NetworkCore(Core):
                     else:
                         batch.append(message)
                 if logged:
-                    record = Message(_LOG_OUTPUT, _output_record(sq, port, value, interval, self.ensemble),
+                    record = Message(_LOG_OUTPUT, _output_record(self.app, sq, port, value, interval, self.ensemble),
                                      _RUNTIME_MANAGER)
                     (out if self.hosts_runtime_manager else records).append(record)
         if remote:
@@ -229,21 +245,76 @@ class NetworkCore(Core):
         rtm_address, description = payload
         self._update_routes({self.runtime_manager: rtm_address})
         self.joined = None
-        join = Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)
-        return [Transmission(rtm_address, [join], True)]
+        self._join = (rtm_address, description)
+        self._join_attempts = 0
+        self._join_wait = JOIN_RETRY
+        return self._send_join()
+
+    def _send_join(self) -> List[Output]:
+        """Ask to join, and wait (on the local clock) for the answer before asking again."""
+        assert self._join is not None
+        rtm_address, description = self._join
+        self._join_attempts += 1
+        self.local_timers.schedule_in(self._join_wait, self._join_unanswered, self._join_attempts)
+        return [Transmission(rtm_address, [Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)], True)]
+
+    def _join_unanswered(self, attempt: int, local: int) -> List[Output]:
+        """No answer yet (the runtime manager is not up, or away): ask again, waiting
+        longer each time. Said once, not once per try."""
+        if self.joined is not None or attempt != self._join_attempts or self._join is None:
+            return []
+        if attempt == 1:
+            self.log.warning("%s: no answer from the runtime manager at %s yet; asking again, every %d s at most",
+                             self.ensemble, self._join[0], JOIN_RETRY_MAX // 1_000_000)
+        self.counters.incr("join_retries")
+        self._join_wait = min(2 * self._join_wait, JOIN_RETRY_MAX)
+        return self._send_join()
 
     def _join_result(self, payload: Any, now: int) -> List[Output]:
         accepted, reason, routes = payload
+        answered_before = self.joined is not None
         self.joined = bool(accepted)
         self.join_error = "" if accepted else str(reason)
+        out: List[Output] = [Message(ClientMsg.JOINED, (self.joined, self.join_error), Recipient.CLIENT)]
         if accepted:
             self._add_routes(routes, now)
+            if self._join_attempts > 1:
+                self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
+                                 self._join_attempts)
+            if not answered_before and not self.hosts_runtime_manager:
+                self._probes = []
+                out.extend(self._probe_clock(now))
         else:
             self.log.error("%s: the runtime manager refused to let it join: %s", self.ensemble, reason)
-        return []
+        return out
+
+    def _probe_clock(self, now: int) -> List[Output]:
+        self._probe_sent = now
+        probe = Message(RuntimeMsg.CLOCK_PROBE, (self.ensemble, now), Recipient.RUNTIME_MANAGER)
+        return self._transmit({self.runtime_manager: [probe]}, reliable=True)
+
+    def _clock_reply(self, payload: Any, now: int) -> List[Output]:
+        """NTP's arithmetic on one round trip: sent at ``t1`` on our clock, answered at
+        ``t2`` on the runtime manager's, back at ``now``: ours is ``(t1 + now) / 2 - t2``
+        ahead of theirs, give or take half the round trip."""
+        t1, t2 = payload
+        if type(t1) is not int or type(t2) is not int or t1 != self._probe_sent:
+            self.counters.incr("refused.stray_clock_reply")
+            return []
+        self._probe_sent = None
+        self._probes.append((now - t1, (t1 + now) // 2 - t2))
+        if len(self._probes) < CLOCK_PROBES:
+            return self._probe_clock(now)
+        delay, offset = min(self._probes)
+        self.clock = (offset, delay)
+        return [reports.to_runtime_manager(
+            Message(RuntimeMsg.MEMBER_CLOCK, (self.ensemble, offset, delay), Recipient.RUNTIME_MANAGER))]
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, parts, routes = payload
+        refusal = self.refuse_deploy(app)
+        if refusal:
+            return [reports.ready(app, self.ensemble, self.recipient, [refusal])]
         errors: List[str] = []
         tables: Dict[str, ForwardTable] = {}
         try:
@@ -254,17 +325,23 @@ class NetworkCore(Core):
         except (TypeError, ValueError, KeyError) as exc:
             errors.append("%s: %s" % (self.ensemble, exc))
         if not errors:
-            self.app = app
+            self.install(app)
             self.forward.update(tables)
         return [reports.ready(app, self.ensemble, self.recipient, errors)]
 
-    def _remove(self, app: Any, now: int) -> List[Output]:
-        report = {"counters": self.counters.as_dict()}
+    def sq_report(self) -> Dict[str, Dict[str, int]]:
+        sqs = {sq: {"errors": n, "dropped.unsendable": n} for sq, n in self._unsendable.items()}
         self.forward.clear()
-        self._unsendable_reports.clear()
-        self.app = None
-        self.counters = Counters()
-        return [reports.removed(app, self.ensemble, self.recipient, report)]
+        self._unsendable.clear()
+        return sqs
+
+    def status(self, now: int) -> Dict[str, Any]:
+        status = super().status(now)
+        status.update(routes=dict(self.routes), joined=self.joined, join_error=self.join_error,
+                      runtime_manager=self.runtime_manager, sqs=sorted(self.forward),
+                      clock_offset=self.clock[0] if self.clock else None,
+                      clock_delay=self.clock[1] if self.clock else None)
+        return status
 
     # -- messages in ----------------------------------------------------------------
 
@@ -299,7 +376,7 @@ class NetworkCore(Core):
                 self.log.warning("%s: refused %s from %s: only the runtime manager may send it",
                                  self.ensemble, kind.name, source)
                 continue
-            if kind is _CODE and not self.code_from_network:
+            if kind is _CODE and not self.admits_code(source):
                 self.counters.incr("refused.code_unauthenticated")
                 self.log.error("%s: refused SQ code from %s: the transport does not authenticate it "
                                "(set a cluster key)", self.ensemble, source)
@@ -347,14 +424,15 @@ class NetworkCore(Core):
         if not transmission.origin:
             return self._undeliverable(transmission.address, reason)
         self.counters.incr("sq_errors")
-        reported = self._unsendable_reports.get(transmission.origin, 0)
-        self._unsendable_reports[transmission.origin] = reported + 1
+        reported = self._unsendable.get(transmission.origin, 0)
+        self._unsendable[transmission.origin] = reported + 1
         if reported >= MAX_ERROR_REPORTS:
             return []
-        line = "its output cannot be sent to another ensemble: %s" % reason
-        return [reports.to_runtime_manager(Message(RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, transmission.origin,
-                                                                 line, line), Recipient.RUNTIME_MANAGER))]
+        line = "unsendable: its output cannot be sent to another ensemble: %s" % reason
+        return [reports.to_runtime_manager(Message(
+            RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, transmission.origin, line, "", ""),
+            Recipient.RUNTIME_MANAGER))]
 
 
-def _output_record(sq: str, port: int, value: Any, interval: Interval, ensemble: str) -> list:
-    return [sq, port, value, interval.start, interval.stop, interval.clock, ensemble]
+def _output_record(app: Any, sq: str, port: int, value: Any, interval: Interval, ensemble: str) -> list:
+    return [app, sq, port, value, interval.start, interval.stop, interval.clock, ensemble]

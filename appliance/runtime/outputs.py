@@ -8,10 +8,17 @@ from typing import IO, Any
 
 from appliance.runtime.app import OutputRecord
 
+#: Bits of the largest integer written as a JSON number; beyond, JSON readers (and
+#: Python's own int-to-text limit of 4300 digits) give up, so it is written as hex text.
+MAX_JSON_INT_BITS = 4096
+
 
 def jsonable(value: Any) -> Any:
     """A JSON-safe rendering of an SQ's value (tuples become lists, arrays lists,
-    bytes base64, non-finite floats strings, anything else its repr)."""
+    bytes base64, non-finite floats strings, huge ints hex strings, anything
+    else its repr)."""
+    if isinstance(value, int) and not isinstance(value, bool) and value.bit_length() > MAX_JSON_INT_BITS:
+        return hex(value)
     if value is None or isinstance(value, (bool, int, str)):
         return value
     if isinstance(value, float):
@@ -29,7 +36,7 @@ def jsonable(value: Any) -> Any:
 
 def record_to_json(record: OutputRecord) -> str:
     return json.dumps({
-        "sq": record.sq, "port": record.port, "value": jsonable(record.value),
+        "app": record.app, "sq": record.sq, "port": record.port, "value": jsonable(record.value),
         "start": record.start, "stop": record.stop, "clock": record.clock,
         "ensemble": record.ensemble, "logged_at": record.logged_at,
     }, allow_nan=False)

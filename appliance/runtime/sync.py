@@ -7,7 +7,7 @@ from appliance.ipc import ExecuteMsg, ExecutionContext, Message, Output, Recipie
 from appliance.program.graphfile import sq_from_document
 from appliance.program.token import Token
 from appliance.runtime import reports
-from appliance.runtime.core import Core
+from appliance.runtime.core import AppCore
 from appliance.runtime.counters import Counters
 from appliance.runtime.firing import Rule, make_rule
 from appliance.timing import ClockSet, Interval
@@ -16,12 +16,13 @@ from appliance.timing import ClockSet, Interval
 _EXECUTION_CONTEXT, _EXECUTE = ExecuteMsg.EXECUTION_CONTEXT, Recipient.EXECUTE
 
 
-class InputTokenCore(Core):
+class InputTokenCore(AppCore):
     """Holds the sync part of each SQ deployed on this ensemble.
 
     A token for an SQ that is not here, for a port it does not have, or on a
     clock it cannot convert is counted and dropped; it never stops the process
-    (in the original runtime it killed the ensemble).
+    (in the original runtime it killed the ensemble). Each rule counts what it
+    drops on its own counters, so the teardown report says which SQ lost what.
     """
 
     recipient = Recipient.INPUT_TOKENS
@@ -30,7 +31,6 @@ class InputTokenCore(Core):
         super().__init__(ensemble)
         self.clocks = ClockSet()
         self.rules: Dict[str, Rule] = {}
-        self.app: Any = None
         self.on(SyncMsg.INPUT_TOKEN, self._input_token)
         self.on(SyncMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(SyncMsg.START_SQS, self._start)
@@ -53,13 +53,13 @@ class InputTokenCore(Core):
             self.counters.drop("unknown_sq")
             return []
         if tag.port not in rule.ports:
-            self.counters.drop("bad_port")
+            rule.counters.drop("bad_port")
             return []
         if token.interval.clock != rule.clock:
             try:
                 token = Token(token.value, self.clocks.to_ancestor(token.interval, rule.clock), tag)
             except (KeyError, ValueError):
-                self.counters.drop("wrong_clock")
+                rule.counters.drop("wrong_clock")
                 return []
         contexts = rule.on_token(token, now)
         if len(contexts) == 1:  # the usual case, without a comprehension's frame
@@ -68,17 +68,20 @@ class InputTokenCore(Core):
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, parts = payload
+        refusal = self.refuse_deploy(app)
+        if refusal:
+            return [reports.ready(app, self.ensemble, self.recipient, [refusal])]
         errors: List[str] = []
         rules: Dict[str, Rule] = {}
         for index, part in enumerate(parts):
             try:
                 spec = sq_from_document(part["sq"], source="deployed SQ", index=index)
                 fed = [int(p) for p in part["fed"]]
-                rules[spec.name] = make_rule(spec, fed, self.timers, self.counters)
+                rules[spec.name] = make_rule(spec, fed, self.timers, Counters())
             except Exception as exc:  # report every SQ that cannot be instantiated, not just the first
                 errors.append("%s: %s" % (self.ensemble, exc))
         if not errors:
-            self.app = app
+            self.install(app)
             self.rules.update(rules)
         return [reports.ready(app, self.ensemble, self.recipient, errors)]
 
@@ -93,18 +96,17 @@ class InputTokenCore(Core):
             out.extend(self._executions(rule.on_start(window, now)))
         return out
 
-    def _remove(self, app: Any, now: int) -> List[Output]:
-        held = 0
-        rules: Dict[str, Dict[str, int]] = {}
+    def sq_report(self) -> Dict[str, Dict[str, int]]:
+        sqs: Dict[str, Dict[str, int]] = {}
         for name, rule in self.rules.items():
-            count, stats = rule.stop()
-            held += count
-            if stats:
-                rules[name] = stats
-        if held:
-            self.counters.drop("held_at_teardown", held)
-        report = {"counters": self.counters.as_dict(), "sqs": rules}
+            held, stats = rule.stop()
+            if held:
+                rule.counters.drop("held_at_teardown", held)
+            sqs[name] = dict(rule.counters.as_dict(), **stats)
         self.rules.clear()
-        self.app = None
-        self.counters = Counters()
-        return [reports.removed(app, self.ensemble, self.recipient, report)]
+        return sqs
+
+    def status(self, now: int) -> Dict[str, Any]:
+        status = super().status(now)
+        status["sqs"] = {name: rule.counters.as_dict() for name, rule in self.rules.items()}
+        return status

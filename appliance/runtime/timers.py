@@ -41,3 +41,41 @@ class Timers:
 
     def __len__(self) -> int:
         return len(self._heap)
+
+
+class LocalTimers:
+    """Timers on the process's local, monotonic clock: waits that only this device
+    measures (join retries, deploy and teardown waits), which a step of the
+    synchronised wall clock (NTP at boot) must neither cut short nor stretch.
+
+    A handler knows only the root clock, so it asks for a delay; the shell, which
+    asks for the next local deadline right after every call, fixes the delay
+    against its local clock then (on the same instant in simulation, within
+    microseconds on a device).
+    """
+
+    def __init__(self) -> None:
+        self._timers = Timers()
+        self._pending: List[Tuple[int, Callable[[Any, int], list], Any]] = []
+
+    def schedule_in(self, delay: int, callback: Callable[[Any, int], list], key: Any = None) -> None:
+        self._pending.append((delay, callback, key))
+
+    def next_due(self, local: int) -> int:
+        """The earliest local tick a timer is due (``IDLE`` if none)."""
+        if self._pending:
+            self._settle(local)
+        return self._timers.due
+
+    def run_due(self, local: int) -> list:
+        if self._pending:
+            self._settle(local)
+        return self._timers.run_due(local)
+
+    def _settle(self, local: int) -> None:
+        for delay, callback, key in self._pending:
+            self._timers.schedule(local + delay, callback, key)
+        del self._pending[:]
+
+    def __len__(self) -> int:
+        return len(self._timers) + len(self._pending)

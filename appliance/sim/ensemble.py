@@ -1,39 +1,49 @@
-"""The simulated shell: an ensemble's process cores on simulated time.
+"""The simulated shell: an ensemble's processes on simulated time.
 
-Each simulated ensemble runs the same cores a device runs: the input-token,
-execute and network-manager cores (and the runtime-manager core on the
-runtime manager), plus a transport endpoint whose datagrams cross
+Each simulated ensemble runs what a device runs: the input-token and execute
+cores and the network manager (core, transport endpoint and codec; the
+runtime-manager core too on the runtime manager), the datagrams crossing
 :class:`appliance.sim.link.SimNetwork` as bytes. Time is the integer
 ``env.now`` in µs; processing takes no simulated time, so an ensemble is not
 a simpy process but a pump run from simpy callbacks: when a datagram
 arrives, when one of its timers is due, and when something is posted to it.
+
+The shell only feeds, drains and waits, like the device shell: messages go
+to the process they name, datagrams to the network, ``ClientMsg`` messages to
+the client (the harness, or whoever drives the ensemble by hand), and one
+simpy timeout waits for the earliest deadline.
 """
 from __future__ import annotations
 
-import logging
+import itertools
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 import simpy
 
-from appliance.ipc import Message, NetMsg, Output, Recipient, RuntimeMsg, Transmission
-from appliance.ipc.codec import CodecError, decode_messages, encode_messages
-from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
+from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
+from appliance.net import Endpoint, TransportConfig
 from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.model import Graph
-from appliance.runtime.app import App, OutputRecord, RunOptions
-from appliance.runtime.core import MALFORMED, Core
-from appliance.runtime.counters import Counters
+from appliance.runtime.app import OutputRecord, RunOptions
+from appliance.runtime.core import Core
 from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import RUNTIME_MANAGER, NetworkCore
+from appliance.runtime.network_manager import NetworkManager
 from appliance.runtime.sync import InputTokenCore
 from appliance.runtime.timers import IDLE
 from appliance.sim.link import SimNetwork, derived_rng
 from appliance.system import Component, EnsembleDescription
 
-log = logging.getLogger("appliance.sim")
+#: ``client(ensemble, message)``: what an ensemble tells whoever drives it.
+Client = Callable[["SimEnsemble", Message], None]
+
+_CLIENT, _NETWORK, _JOINED = Recipient.CLIENT, Recipient.NETWORK, ClientMsg.JOINED
+#: Each process's STATUS request type.
+STATUS_REQUESTS = {Recipient.INPUT_TOKENS: SyncMsg.STATUS, Recipient.EXECUTE: ExecuteMsg.STATUS,
+                   Recipient.NETWORK: NetMsg.STATUS, Recipient.RUNTIME_MANAGER: RuntimeMsg.STATUS}
 
 
 class SimWorld:
@@ -60,45 +70,83 @@ def sim_address(name: str) -> str:
     return "sim:" + name
 
 
-class SimEnsemble:
-    """A device in the simulation (the seeds' ``TTEnsemble``, simulated)."""
+class SimClock:
+    """An ensemble's root clock in simulation: the simulator's time (which is every
+    ensemble's local monotonic clock), off by ``offset`` µs and running ``drift_ppm``
+    parts per million fast (or slow, when negative). A device's clock, unsynchronised."""
 
-    def __init__(self, world: SimWorld, name: str, components: Iterable[Component] = ()) -> None:
+    __slots__ = ("offset", "drift_ppm")
+
+    def __init__(self, offset: int = 0, drift_ppm: int = 0) -> None:
+        if not -1_000_000 < drift_ppm < 1_000_000:
+            raise ValueError("a clock drifts by less than 1,000,000 ppm, got %r" % (drift_ppm,))
+        self.offset = offset
+        self.drift_ppm = drift_ppm
+
+    def root(self, t: int) -> int:
+        return t + self.offset + t * self.drift_ppm // 1_000_000
+
+    def sim_time(self, tick: int) -> int:
+        """The earliest simulator time at which this clock reads ``tick`` or later."""
+        if tick >= IDLE:
+            return IDLE
+        t = (tick - self.offset) * 1_000_000 // (1_000_000 + self.drift_ppm)
+        while self.root(t) < tick:
+            t += 1
+        while self.root(t - 1) >= tick:
+            t -= 1
+        return t
+
+
+def boot_session(seed: int, name: str, boot: int) -> int:
+    """The transport session of one boot of a simulated ensemble: new at every start,
+    reproducible from the seed, never 0."""
+    return derived_rng(seed, "session", name, str(boot)).getrandbits(64) or 1
+
+
+class SimEnsemble:
+    """A device in the simulation (the seeds' ``TTEnsemble``, simulated).
+
+    ``client`` hears every ``ClientMsg`` the ensemble emits. ``boot`` counts
+    the starts of this ensemble: each start is a new transport session, so a
+    restarted ensemble is a new peer to the others.
+    """
+
+    def __init__(self, world: SimWorld, name: str, components: Iterable[Component] = (),
+                 client: Optional[Client] = None, boot: int = 0, clock: Optional[SimClock] = None) -> None:
         self.world = world
         self.env = world.env
         self.name = name
+        self.clock = clock or SimClock()
         self.address = sim_address(name)
         self.components: List[Component] = []
         self.add_components(*components)
-        self.counters = Counters()
-        session = derived_rng(world.seed, "session", name).getrandbits(64) or 1  # nonzero, as a device's
-        self.endpoint = Endpoint(world.transport, session=session, key=world.key)
-        self.cores: Dict[Recipient, Core] = {}
-        self.network = NetworkCore(name, self.address, **self._network_options())
-        self.cores[Recipient.INPUT_TOKENS] = InputTokenCore(name)
-        self.cores[Recipient.EXECUTE] = ExecuteCore(name)
-        self.cores[Recipient.NETWORK] = self.network
-        self._index_cores()
+        self.client = client
+        endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key)
+        # SimNetwork carries datagrams only between ensembles of this process: it is closed.
+        self.network = NetworkManager(NetworkCore(name, self.address, **self._network_options()), endpoint,
+                                      closed_network=True)
+        #: The process cores beside the network manager, by the recipient they serve.
+        self.cores: Dict[Recipient, Core] = {
+            Recipient.INPUT_TOKENS: InputTokenCore(name),
+            Recipient.EXECUTE: ExecuteCore(name),
+        }
+        #: The join's outcome as the ensemble reported it: True, False (see join_error), None while waiting.
+        self.joined: Optional[bool] = None
+        self.join_error = ""
+        self._status_requests = itertools.count(1)
+        #: STATUS requests of ``status()`` still waiting: request id -> (replies so far, event).
+        self._status_waits: Dict[int, Tuple[Dict[str, Any], simpy.Event]] = {}
         self._queue: Deque[Message] = deque()
         self._pumping = False
         self._pump_scheduled = False
         #: Ticks of the simpy timeouts armed and not yet fired: one at or before every
         #: deadline of this ensemble, so a timer made moot never needs re-arming.
         self._armed: Set[int] = set()
-        self._transport_due: Optional[int] = None
-        self._watchers: List[Callable[[], None]] = []
         world.network.attach(self.address, self._on_datagram)
 
     def _network_options(self) -> Dict[str, Any]:
-        # SimNetwork carries datagrams only between ensembles of this process: no one
-        # outside can put a forged deploy on it, so SQ code is admitted from it.
-        return {"code_from_network": True}
-
-    def _index_cores(self) -> None:
-        """What the pump looks up per message: the handler of its type, and the core's timers."""
-        self._by_type = {msg_type: (recipient, handler, core)
-                          for recipient, core in self.cores.items() for msg_type, handler in core.handlers().items()}
-        self._timed = [(core.timers, core.on_timer) for core in self.cores.values()]
+        return {}
 
     # -- the seeds' ensemble API ------------------------------------------------------
 
@@ -121,19 +169,10 @@ class SimEnsemble:
 
     def connect_to_ticktalk_network(self, runtime_manager_address: str,
                                     runtime_manager_name: str = RUNTIME_MANAGER) -> None:
-        """Ask the runtime manager to let this ensemble join; the answer arrives as a message."""
-        self.network.runtime_manager = runtime_manager_name
+        """Ask the runtime manager to let this ensemble join; the answer arrives as ``ClientMsg.JOINED``."""
+        self.network.core.runtime_manager = runtime_manager_name
         self.post(Message(NetMsg.JOIN_NETWORK, (runtime_manager_address, self.description().to_wire()),
                           Recipient.NETWORK))
-
-    @property
-    def joined(self) -> Optional[bool]:
-        """True once accepted, False if refused (see ``join_error``), None while waiting."""
-        return self.network.joined
-
-    @property
-    def join_error(self) -> str:
-        return self.network.join_error
 
     def enter_steady_state(self, timeout: Optional[int] = None) -> None:
         """Run the simulation (every ensemble in it) for ``timeout`` µs, or until nothing is left to do."""
@@ -143,19 +182,42 @@ class SimEnsemble:
             self.world.run(self.world.now + timeout)
 
     def post(self, message: Message) -> None:
-        """Put a message on this ensemble's queue, as its own processes would."""
+        """Put a message on this ensemble's local control channel, as a command on the device would."""
         self._queue.append(message)
         self._poke()
 
-    def watch(self, callback: Callable[[], None]) -> None:
-        """Call ``callback`` after each burst of processing (harnesses watch state this way)."""
-        self._watchers.append(callback)
-
-    def stats(self) -> Dict[str, Any]:
-        counters = Counters.merged([self.counters.as_dict()] + [c.counters.as_dict() for c in self.cores.values()])
-        return {"counters": counters, "transport": self.endpoint.stats()}
+    def status(self) -> Dict[str, Dict[str, Any]]:
+        """Every process's answer to ``STATUS``, by process name. Call it from outside the
+        simulation: it runs the world until the answers are in (no simulated time passes)."""
+        request = next(self._status_requests)
+        replies: Dict[str, Any] = {}
+        answered = self.env.event()
+        self._status_waits[request] = (replies, answered)
+        for recipient in list(self.cores) + [Recipient.NETWORK]:
+            self.post(Message(STATUS_REQUESTS[recipient], request, recipient))
+        self.env.run(until=answered)
+        return replies
 
     # -- the shell ----------------------------------------------------------------------
+
+    def _to_client(self, message: Message) -> None:
+        kind = message.msg_type
+        if kind is ClientMsg.STATUS and message.payload[0] in self._status_waits:
+            request, process, status = message.payload
+            replies, answered = self._status_waits[request]
+            replies[process] = status
+            if len(replies) == len(self.cores) + 1:
+                del self._status_waits[request]
+                answered.succeed()
+            return
+        if kind is _JOINED:
+            self.joined, self.join_error = message.payload
+        self.observe(message)
+        if self.client is not None:
+            self.client(self, message)
+
+    def observe(self, message: Message) -> None:
+        """What the seed-style API keeps of a client message (the runtime manager keeps more)."""
 
     def _poke(self) -> None:
         """Pump soon (at this instant, from simpy): the caller may be outside the simulation."""
@@ -168,103 +230,73 @@ class SimEnsemble:
         self._pump()
 
     def _on_datagram(self, datagram: bytes, source: str) -> None:
-        self.endpoint.receive_datagram(datagram, source, self.env.now)
-        self._take_events()
-        if self._queue:
-            self._pump()
-        else:  # an acknowledgement: nothing for the cores, only the transport's own answer and timer
-            self._flush_transport(self.env.now)
-
-    def _take_events(self) -> None:
-        now = self.world.now
-        for event in self.endpoint.events():
-            if event.__class__ is Delivered:
-                try:
-                    messages = decode_messages(event.payload)
-                except CodecError as exc:
-                    self.counters.incr("refused.undecodable")
-                    log.warning("%s: undecodable message from %s: %s", self.name, event.peer, exc)
-                    continue
-                self._queue.extend(self.network.deliver(messages, event.peer, now))
-            elif event.__class__ is SendFailed:
-                self._queue.extend(self.network.transmission_failed(event.peer, event.reason))
+        local = self.env.now
+        self._queue.extend(self.network.receive_datagram(datagram, source, self.clock.root(local), local))
+        self._pump()
 
     def _pump(self) -> None:
-        """Everything due at this instant: transport timers, core timers, then every
-        queued message and whatever it produces, until the ensemble is idle."""
-        self._pumping = True  # what a sink posts meanwhile, this pump takes (see _poke)
+        """Everything due at this instant: timers, then every queued message and whatever
+        it produces, until the ensemble is idle; then the datagrams, and one timeout."""
+        self._pumping = True  # what a client posts meanwhile, this pump takes (see _poke)
+        local = self.env.now
+        now = self.clock.root(local)
+        queue = self._queue
+        cores = self.cores
+        network = self.network
         try:
-            self._pump_now(self.env.now)
+            while True:
+                if network.next_local_deadline(local) <= local:
+                    queue.extend(network.on_local_timer(now, local))
+                if network.next_deadline() <= now:
+                    queue.extend(network.on_timer(now, local))
+                for core in cores.values():
+                    if core.next_deadline() <= now:
+                        queue.extend(core.on_timer(now))
+                    if core.next_local_deadline(local) <= local:
+                        queue.extend(core.on_local_timer(local))
+                if not queue:
+                    break
+                while queue:
+                    message = queue.popleft()
+                    recipient = message.recipient
+                    if recipient is _NETWORK:
+                        queue.extend(network.handle(message, now, local))
+                        continue
+                    core = cores.get(recipient)
+                    if core is not None:
+                        queue.extend(core.handle(message, now))
+                    elif recipient is _CLIENT:
+                        self._to_client(message)
+                    else:
+                        network.refuse(message)
         finally:
             self._pumping = False
-        for watcher in self._watchers:
-            watcher()
-
-    def _pump_now(self, now: int) -> None:
-        queue = self._queue
-        by_type = self._by_type
-        timed = self._timed
-        endpoint = self.endpoint
-        if self._transport_due is not None and self._transport_due <= now:
-            endpoint.handle_timer(now)
-            self._take_events()
-        while True:
-            for timers, on_timer in timed:
-                if timers.due <= now:
-                    self._dispatch(on_timer(now), now)
-            if not queue:
-                break
-            while queue:
-                message = queue.popleft()
-                entry = by_type.get(message.msg_type)
-                if entry is None or entry[0] is not message.recipient:
-                    outputs = self._refuse(message, now)
-                else:
-                    try:
-                        outputs = entry[1](message.payload, now)
-                    except MALFORMED as exc:
-                        outputs = entry[2].malformed(message, exc)
-                for out in outputs:
-                    if out.__class__ is Transmission:
-                        self._transmit(out, now)
-                    else:
-                        queue.append(out)
-        self._flush_transport(now)
-
-    def _refuse(self, message: Message, now: int) -> List[Output]:
-        """A message no core here takes as addressed: its recipient's core counts it."""
-        core = self.cores.get(message.recipient)
-        if core is None:
-            self.counters.incr("refused.no_such_process")
-            return []
-        return core.handle(message, now)
-
-    def _flush_transport(self, now: int) -> None:
         send = self.world.network.send
-        for datagram, peer in self.endpoint.datagrams_to_send():
+        for datagram, peer in network.datagrams_to_send():
             send(self.address, peer, datagram)
-        self._transport_due = self.endpoint.get_timer()
-        self._arm_timer(now)
+        self._arm_timer(local)
 
-    def _dispatch(self, outputs: List[Output], now: int) -> None:
-        for out in outputs:
-            if out.__class__ is Transmission:
-                self._transmit(out, now)
-            else:
-                self._queue.append(out)
-
-    def _transmit(self, out: Transmission, now: int) -> None:
-        try:
-            self.endpoint.send(out.address, encode_messages(out.messages), out.reliable, now)
-        except (ValueError, TypeError) as exc:
-            self._queue.extend(self.network.unsendable(out, str(exc)))
+    def _next_wake(self) -> int:
+        """The simulator time of the earliest deadline on either clock (``IDLE``: none)."""
+        local = self.env.now
+        due = self.network.next_local_deadline(local)
+        root = self.network.next_deadline()
+        for core in self.cores.values():
+            candidate = core.next_local_deadline(local)
+            if candidate < due:
+                due = candidate
+            candidate = core.next_deadline()
+            if candidate < root:
+                root = candidate
+        if root < IDLE:
+            at = self.clock.sim_time(root)
+            if at < due:
+                due = at
+        return due
 
     def _arm_timer(self, now: int) -> None:
-        """A simpy timeout for the earliest of this ensemble's timers (cores and transport),
-        unless one already armed fires at or before it."""
-        at = self._cores_due()
-        if self._transport_due is not None and self._transport_due < at:
-            at = self._transport_due
+        """A simpy timeout for the earliest deadline, unless one already armed fires at or before it."""
+        at = self._next_wake()
         armed = self._armed
         if at == IDLE or (armed and min(armed) <= at):
             return
@@ -272,49 +304,66 @@ class SimEnsemble:
         armed.add(at)
         self.env.timeout(at - now, at).callbacks.append(self._timer_fired)
 
-    def _cores_due(self) -> int:
-        """The earliest tick a core's timers are due (IDLE if none is scheduled)."""
-        due = IDLE
-        for timers, _ in self._timed:
-            if timers.due < due:
-                due = timers.due
-        return due
-
     def _timer_fired(self, event: simpy.Event) -> None:
         self._armed.discard(event.value)
         now = self.env.now
         # A timer armed for a retransmission the ACK made moot is not worth a pump.
-        if (self._transport_due is not None and self._transport_due <= now) or self._cores_due() <= now:
+        if self._next_wake() <= now:
             self._pump()
         else:
             self._arm_timer(now)
+
+
+class AppView:
+    """The newest app as the runtime manager last reported it (``ClientMsg.APP``)."""
+
+    def __init__(self, report: Dict[str, Any]) -> None:
+        self.id: str = report["app"]
+        self.phase: str = report["phase"]
+        self.error: str = report["error"]
+        self.mapping: Dict[str, str] = report["mapping"]
+        self.t0: Optional[int] = report["t0"]
+        #: The summary (``App.summary()``), once the app is finished or failed.
+        self.summary: Optional[Dict[str, Any]] = report["summary"]
+
+    @property
+    def done(self) -> bool:
+        return self.summary is not None
 
 
 class SimRuntimeManager(SimEnsemble):
     """The runtime-manager ensemble (the seeds' ``TTRuntimeManager``, simulated).
 
     It joins itself at once, so it can host SQs when no other ensemble joins.
+    ``sink`` receives each logged output record.
     """
 
     def __init__(self, world: SimWorld, components: Iterable[Component] = (),
                  sink: Callable[[OutputRecord], None] = lambda record: None,
-                 name: str = RUNTIME_MANAGER) -> None:
-        super().__init__(world, name, components)
-        self.manager = RuntimeManagerCore(self.address, sink, name=name)
-        self.cores[Recipient.RUNTIME_MANAGER] = self.manager
-        self._index_cores()
+                 name: str = RUNTIME_MANAGER, client: Optional[Client] = None, boot: int = 0,
+                 max_members: Optional[int] = None) -> None:
+        super().__init__(world, name, components, client=client, boot=boot)
+        self.sink = sink
+        limit = world.transport.max_peers - 1 if max_members is None else max_members
+        self.cores[Recipient.RUNTIME_MANAGER] = RuntimeManagerCore(self.address, name=name, max_members=limit)
+        #: Members in join order, as the runtime manager reported them.
+        self.members: List[str] = []
+        #: The newest app, as the runtime manager last reported it.
+        self.app: Optional[AppView] = None
         self.post(Message(RuntimeMsg.JOIN, self.description().to_wire(), Recipient.RUNTIME_MANAGER))
 
     def _network_options(self) -> Dict[str, Any]:
-        return dict(super()._network_options(), hosts_runtime_manager=True)
+        return {"hosts_runtime_manager": True}
 
-    @property
-    def members(self) -> List[str]:
-        return list(self.manager.members)
-
-    @property
-    def app(self) -> Optional[App]:
-        return self.manager.app
+    def observe(self, message: Message) -> None:
+        kind = message.msg_type
+        if kind is ClientMsg.OUTPUT:
+            self.sink(message.payload)
+        elif kind is ClientMsg.MEMBER:
+            if message.payload[0] not in self.members:
+                self.members.append(message.payload[0])
+        elif kind is ClientMsg.APP:
+            self.app = AppView(message.payload)
 
     def instantiate_and_map_graph(self, graph: Graph, options: RunOptions = RunOptions()) -> None:
         """Map the graph onto the joined ensembles, deploy it, and start it once all acknowledge."""

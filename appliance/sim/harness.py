@@ -1,27 +1,54 @@
-"""Running a program end to end in simulation: what ``appliance simulate`` does."""
+"""Running a program end to end in simulation: what ``appliance simulate`` does.
+
+The harness is every simulated ensemble's client: it learns what happens
+from the messages the ensembles send on their local control channel (joins
+answered, the app's phases and summary, status replies), as a command on a
+device does, never by reading their cores.
+"""
 from __future__ import annotations
 
 import gc
 import logging
+import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
+from appliance.ipc import ClientMsg, Message
+from appliance.mapping import map_graph
+from appliance.net import TransportConfig
 from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
-from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
+from appliance.runtime.app import RUNNING, OutputRecord, RunOptions, split_drops
+from appliance.runtime.counters import Counters
+from appliance.runtime.manager import HOSTS_WHEN_ALONE, MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
-from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
+from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
+from appliance.sim.link import derived_rng
 from appliance.system import EnsembleDescription
 
 log = logging.getLogger("appliance.sim")
 
 #: Simulated time allowed for every ensemble to join before the run is abandoned.
 JOIN_TIMEOUT = 30_000_000
+#: Transport peers an ensemble may hold beyond the system's ensembles (the runtime
+#: manager, and room for strangers without evicting anyone).
+SPARE_PEERS = 16
+#: How fast or slow an unsynchronised ensemble's clock runs, at most (a crystal's tolerance).
+MAX_DRIFT_PPM = 100
+
+
+def skewed_clock(seed: int, name: str, skew: int) -> SimClock:
+    """An ensemble's clock, off the runtime manager's by up to ``skew`` µs either way and
+    drifting up to MAX_DRIFT_PPM (both drawn from the seed and the name): unsynchronised."""
+    if skew <= 0:
+        return SimClock()
+    rng = derived_rng(seed, "clock", name)
+    return SimClock(rng.randint(-skew, skew), rng.randint(-MAX_DRIFT_PPM, MAX_DRIFT_PPM))
 
 
 class SimulationError(ProgramError):
-    """The simulated system could not run the program (join refused, deploy failed)."""
+    """The simulated system could not run the program (join refused, placement impossible)."""
 
 
 @dataclass
@@ -31,8 +58,15 @@ class SimulationResult:
     link: Dict[str, int]
     mapping: Dict[str, str]
     transport: Dict[str, int] = field(default_factory=dict)
+    #: Per ensemble, per process: its answer to STATUS after the run.
     ensembles: Dict[str, Dict[str, Any]] = field(default_factory=dict)
-    errors: List[Any] = field(default_factory=list)
+    #: Distinct SQ errors (``summary["errors"]``).
+    errors: List[Dict[str, Any]] = field(default_factory=list)
+    #: Simulated ticks: every ensemble joined, the window opened (t0), the run ended.
+    timeline: Dict[str, Optional[int]] = field(default_factory=dict)
+    #: Per ensemble, its clock's offset to the runtime manager's as measured at join, and
+    #: the round trip of that measurement (µs).
+    clocks: Dict[str, Any] = field(default_factory=dict)
 
 
 def numbered_ensembles(count: int) -> List[EnsembleDescription]:
@@ -40,95 +74,151 @@ def numbered_ensembles(count: int) -> List[EnsembleDescription]:
     return [EnsembleDescription("ensemble-%d" % (i + 1)) for i in range(count)]
 
 
-def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOptions,
-             impairment: Impairment = Impairment(), sink: Callable[[OutputRecord], None] = lambda r: None,
-             progress: Optional[Callable[[int, int], None]] = None) -> SimulationResult:
-    """Join ``ensembles`` to a simulated runtime manager, run ``graph`` for
-    ``options.duration`` µs of simulated time, tear down, and report.
+def transport_for(ensembles: int) -> TransportConfig:
+    """A transport whose peer table holds every ensemble of the system, plus spares."""
+    default = TransportConfig()
+    return replace(default, max_peers=max(default.max_peers, ensembles + 1 + SPARE_PEERS))
 
-    ``progress(simulated_now, planned_end)`` is called about a hundred times
-    along the way. The same ``options.seed`` gives the same outputs, byte for byte.
-    """
-    if options.duration is None:
-        raise SimulationError("a simulation needs a duration")
+
+def simulated_mapping(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
+                      seed: int) -> Dict[str, str]:
+    """Where a simulation of ``graph`` on ``ensembles`` places each SQ (what the simulated
+    runtime manager will compute), refusing before anything runs a system that cannot
+    run it: too many ensembles, the runtime manager's name taken, SQs no ensemble can host."""
+    if len(ensembles) > MAX_ENSEMBLES:
+        raise SimulationError("%d ensembles: a runtime manager takes at most %d" % (len(ensembles), MAX_ENSEMBLES))
     for description in ensembles:
         if description.name == RUNTIME_MANAGER:
             raise SimulationError("ensemble name %r is the runtime manager's; rename that ensemble" % RUNTIME_MANAGER)
-    world = SimWorld(seed=options.seed, impairment=impairment)
-    rtm = SimRuntimeManager(world, sink=sink)
-    members = [SimEnsemble(world, d.name, d.components) for d in ensembles]
+    return map_graph(graph, ensembles, strategy if len(ensembles) > 1 else "trivial", random.Random(seed),
+                     unavailable={RUNTIME_MANAGER: HOSTS_WHEN_ALONE})
+
+
+class _Client:
+    """The harness, as the client of every simulated ensemble."""
+
+    def __init__(self, world: SimWorld, members: List[str], progress: Optional[Callable[[int, int], None]],
+                 duration: int) -> None:
+        self.world = world
+        self.members = frozenset(members)
+        self.answers: Dict[str, Any] = {}
+        self.clocks: Dict[str, Any] = {}
+        self.all_answered = world.env.event()
+        self.done = world.env.event()
+        self.report: Optional[Dict[str, Any]] = None
+        self.frozen = False
+        self._progress = progress
+        self._duration = duration
+
+    def __call__(self, ensemble: SimEnsemble, message: Message) -> None:
+        kind = message.msg_type
+        if kind is ClientMsg.JOINED and ensemble.name in self.members and not message.payload[0]:
+            self._answered(ensemble.name, message.payload)  # refused
+        elif kind is ClientMsg.MEMBER and message.payload[0] in self.members:
+            # Joined, clock measured: the runtime manager knows all it needs of it.
+            name, _, offset, delay = message.payload
+            self.clocks[name] = (offset, delay)
+            self._answered(name, (True, ""))
+        elif kind is ClientMsg.APP:
+            self.report = report = message.payload
+            if report["phase"] == RUNNING:
+                self._running(report["t0"])
+            if report["summary"] is not None and not self.done.triggered:
+                self.done.succeed()
+
+    def _answered(self, name: str, answer: Any) -> None:
+        self.answers[name] = answer
+        if len(self.answers) == len(self.members) and not self.all_answered.triggered:
+            self.all_answered.succeed()
+
+    def _running(self, t0: int) -> None:
+        # The deployed programs and every ensemble's state live as long as the run:
+        # out of the collector's reach, its sweeps during the run stay short.
+        gc.freeze()
+        self.frozen = True
+        if self._progress is not None:
+            self.world.env.process(_report_progress(self.world, self._progress, t0, self._duration))
+
+
+def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOptions,
+             impairment: Impairment = Impairment(), sink: Callable[[OutputRecord], None] = lambda r: None,
+             progress: Optional[Callable[[int, int], None]] = None, clock_skew: int = 0) -> SimulationResult:
+    """Join ``ensembles`` to a simulated runtime manager, run ``graph`` for
+    ``options.duration`` µs of simulated time, tear down, and report.
+
+    ``clock_skew`` (µs) leaves each ensemble's clock unsynchronised (``skewed_clock``);
+    the runtime manager's is the reference.
+
+    ``progress(done, total)`` is called about a hundred times while the
+    streams sample: µs of the run window done, and its length. The same
+    ``options.seed`` gives the same outputs, byte for byte.
+    """
+    if options.duration is None:
+        raise SimulationError("a simulation needs a duration")
+    simulated_mapping(graph, ensembles, options.strategy, options.seed)
+    options = replace(options, strategy=options.strategy if len(ensembles) > 1 else "trivial")
+    world = SimWorld(seed=options.seed, impairment=impairment, transport=transport_for(len(ensembles)))
+    client = _Client(world, [d.name for d in ensembles], progress, options.duration)
+    rtm = SimRuntimeManager(world, sink=sink, client=client)
+    members = [SimEnsemble(world, d.name, d.components, client=client,
+                           clock=skewed_clock(options.seed, d.name, clock_skew)) for d in ensembles]
     for member in members:
         member.connect_to_ticktalk_network(rtm.address)
-
-    joined = world.env.event()
-
-    def check_joined() -> None:
-        if not joined.triggered and all(m.joined is not None for m in members):
-            joined.succeed()
-
-    for member in members:
-        member.watch(check_joined)
-    check_joined()
-    world.env.run(until=world.env.any_of([joined, world.env.timeout(JOIN_TIMEOUT)]))
-    refused = ["%s: %s" % (m.name, m.join_error) for m in members if m.joined is False]
-    waiting = [m.name for m in members if m.joined is None]
+    world.env.run(until=world.env.any_of([client.all_answered, world.env.timeout(JOIN_TIMEOUT)]))
+    refused = ["%s: %s" % (name, reason) for name, (accepted, reason) in client.answers.items() if not accepted]
+    waiting = [m.name for m in members if m.name not in client.answers]
     if refused or waiting:
         raise SimulationError("ensembles could not join: %s" % "; ".join(
             refused + ["%s: no answer from the runtime manager" % name for name in waiting]))
+    joined_at = world.now
 
-    finished = world.env.event()
-    frozen = []
-
-    def check_finished() -> None:
-        app = rtm.app
-        if app is not None and app.phase == RUNNING and not frozen:
-            # The deployed programs and every ensemble's state live as long as the run:
-            # out of the collector's reach, its sweeps during the run stay short.
-            gc.freeze()
-            frozen.append(True)
-        if app is not None and app.done and not finished.triggered:
-            finished.succeed()
-
-    rtm.watch(check_finished)
-    options = replace(options, strategy=options.strategy if len(members) > 1 else "trivial")
     rtm.instantiate_and_map_graph(graph, options)
-    start = world.now
-    planned = start + options.start_delay + options.duration + options.drain
-    limit = planned + options.deploy_timeout + options.teardown_timeout
-    if progress is not None:
-        world.env.process(_report_progress(world, progress, start, planned))
+    limit = (world.now + options.deploy_timeout + options.start_delay + options.duration + options.drain
+             + options.teardown_timeout)
     try:
-        world.env.run(until=world.env.any_of([finished, world.env.timeout(limit - world.now)]))
+        world.env.run(until=world.env.any_of([client.done, world.env.timeout(limit - world.now)]))
     finally:
-        if frozen:
+        if client.frozen:
             gc.unfreeze()
-    app = rtm.app
-    if app is None:
+    report = client.report
+    if report is None:
         raise SimulationError("the runtime manager did not take the graph")
-    if not app.done:
-        raise SimulationError("the run did not finish by t=%d µs (phase: %s)" % (limit, app.phase))
-    if progress is not None:
-        progress(planned, planned)
-    every = [rtm] + members
-    summary = app.summary()
-    # Add what the teardown reports cannot hold: the shells' own counts (undecodable
-    # datagrams, unsendable values), the runtime manager's, and everything counted
-    # after a core reported (cores start counting afresh at teardown).
-    for ensemble in every:
-        for name, n in ensemble.stats()["counters"].items():
-            kind, _, cause = name.partition(".")
-            if kind in ("dropped", "refused"):
-                table = summary["drops" if kind == "dropped" else "refused"]
-                table[cause] = table.get(cause, 0) + n
+    if report["summary"] is None:
+        raise SimulationError("the run did not finish by t=%d µs (phase: %s)" % (limit, report["phase"]))
+    if progress is not None and report["t0"] is not None:
+        progress(options.duration, options.duration)
+    every: List[SimEnsemble] = [rtm] + members
+    statuses = {ensemble.name: ensemble.status() for ensemble in every}
+    summary = report["summary"]
+    _add_late_counts(summary, statuses)
     return SimulationResult(
         summary=summary,
-        outputs=app.outputs,
+        outputs=summary["outputs"],
         link=dict(world.network.counters),
-        mapping=dict(app.mapping),
-        transport=_transport_totals(every),
-        ensembles={e.name: e.stats() for e in every},
-        errors=list(app.sq_errors),
+        mapping=dict(report["mapping"]),
+        transport=_transport_totals(statuses),
+        ensembles=statuses,
+        errors=list(summary["errors"]),
+        timeline={"joined": joined_at, "t0": report["t0"], "end": world.now},
+        clocks=dict(client.clocks),
     )
+
+
+def _add_late_counts(summary: Dict[str, Any], statuses: Dict[str, Dict[str, Any]]) -> None:
+    """Add what the teardown reports cannot hold: the network processes' own refusals
+    (undecodable datagrams), the runtime manager's, processes of ensembles hosting no
+    part of the app, and everything counted after a core reported (cores count afresh
+    at teardown, so nothing is counted twice)."""
+    counters = Counters.merged(status["counters"] for processes in statuses.values()
+                               for status in processes.values())
+    discarded, lost = split_drops(counters)
+    for table, extra in ((summary["discarded"], discarded), (summary["lost"], lost)):
+        for cause, n in extra.items():
+            table[cause] = table.get(cause, 0) + n
+    for name, n in counters.items():
+        if name.startswith("refused."):
+            cause = name[len("refused."):]
+            summary["refused"][cause] = summary["refused"].get(cause, 0) + n
 
 
 #: Transport counters the summary adds up over every ensemble and peer.
@@ -136,23 +226,25 @@ TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates"
                     "bad_crc", "bad_auth", "truncated", "replayed")
 
 
-def _transport_totals(ensembles: List[SimEnsemble]) -> Dict[str, int]:
+def _transport_totals(statuses: Dict[str, Dict[str, Any]]) -> Dict[str, int]:
     """Summed over every ensemble and peer; each ensemble's own line goes to the log
     (``--debug`` shows it), as a device logs its transport counters at shutdown."""
     totals = dict.fromkeys(TRANSPORT_TOTALS, 0)
-    for ensemble in ensembles:
+    for name, processes in statuses.items():
         own = dict.fromkeys(TRANSPORT_TOTALS, 0)
-        for counters in ensemble.endpoint.stats().values():
-            for name in TRANSPORT_TOTALS:
-                own[name] += counters.get(name, 0)
-        log.info("%s transport: %s", ensemble.name, ", ".join("%s %d" % kv for kv in own.items()))
-        for name, n in own.items():
-            totals[name] += n
+        for counters in processes["network"]["transport"].values():
+            for counter in TRANSPORT_TOTALS:
+                own[counter] += counters.get(counter, 0)
+        log.info("%s transport: %s", name, ", ".join("%s %d" % kv for kv in own.items()))
+        for counter, n in own.items():
+            totals[counter] += n
     return totals
 
 
-def _report_progress(world: SimWorld, progress: Callable[[int, int], None], start: int, planned: int):
-    step = max(1, (planned - start) // 100)
-    while world.now < planned:
-        progress(world.now, planned)
+def _report_progress(world: SimWorld, progress: Callable[[int, int], None], t0: int, duration: int):
+    step = max(1, duration // 100)
+    if world.now < t0:
+        yield world.env.timeout(t0 - world.now)
+    while world.now < t0 + duration:
+        progress(world.now - t0, duration)
         yield world.env.timeout(step)

@@ -26,8 +26,9 @@ def test_two_sinusoids_add_where_both_sample_and_smooth_the_fast_one(run_sim, se
     for i, r in enumerate(smooth):
         window = fast[max(0, i - 3):i + 1]
         assert r.value == pytest.approx(sum(window) / len(window), abs=1e-12)
-    drops = result.summary["drops"]  # every fast sample without a slow partner is accounted for
+    drops = result.summary["discarded"]  # every fast sample without a slow partner is accounted for
     assert drops.get("unmatched", 0) + drops.get("held_at_teardown", 0) == 150 and len(drops) <= 2
+    assert result.summary["lost"] == {}  # by the join's design, not a loss
     assert result.summary["out_of_order"] == 0
 
 

@@ -5,6 +5,9 @@ import os
 import subprocess
 import sys
 
+import pytest
+
+from appliance.program.errors import ProgramError
 from appliance.system import EnsembleDescription
 
 from .conftest import example_path
@@ -31,7 +34,7 @@ def test_a_5ms_stream_runs_for_the_whole_duration_without_losing_a_sample(run_si
     counts = sorted(r.value for r in records)
     assert len(counts) == 2000 and result.summary["samples"] == 2000
     assert counts == list(range(counts[0], counts[0] + 2000))  # contiguous: none skipped, none repeated
-    assert result.summary["drops"] == {}
+    assert result.summary["discarded"] == {} and result.summary["lost"] == {}
     assert gc.get_freeze_count() == 0  # what the run froze for the collector, it gave back
 
 
@@ -70,8 +73,10 @@ def main():
 """)
     records, result = run_sim(path, ensembles=2, seconds=1)
     assert result.summary["sq_errors"] == 25 and len(records) == 75
-    ensemble, sq, line, text = result.errors[0]
-    assert sq == "invert" and line.startswith("ZeroDivisionError") and "1 / x" in text
+    [error] = result.errors  # the same error 25 times is one distinct error
+    assert error["sq"] == "invert" and error["error"].startswith("ZeroDivisionError")
+    assert "1 / x" in error["traceback"] and error["input"] == "(0,)"
+    assert result.summary["sqs"]["invert"]["errors"] == 25
 
 
 def test_an_sq_that_no_ensemble_can_host_fails_the_run_with_a_reason(run_sim, write_program):
@@ -91,9 +96,8 @@ def main():
 """)
     from appliance.program.loader import load_program
 
-    result = simulate(load_program(path), [EnsembleDescription("edge")], RunOptions(duration=10**6))
-    assert result.summary["phase"] == "failed"
-    assert "pinned to ensemble 'gateway', which has not joined" in result.summary["error"]
+    with pytest.raises(ProgramError, match="pinned to ensemble 'gateway', which has not joined"):
+        simulate(load_program(path), [EnsembleDescription("edge")], RunOptions(duration=10**6))
 
 
 def test_a_value_that_cannot_cross_the_network_is_the_sqs_error(run_sim, write_program):
@@ -114,9 +118,10 @@ def main():
 """)
     records, result = run_sim(path, ensembles=2, seconds=0.1)
     assert records == [] and result.summary["sq_errors"] == 10
-    assert result.summary["drops"]["unsendable"] == 10
-    ensemble, sq, line, _ = result.errors[0]
-    assert (ensemble, sq) == ("ensemble-1", "n") and "cannot be sent" in line and "set" in line
+    assert result.summary["lost"]["unsendable"] == 10
+    [error] = result.errors
+    assert (error["ensembles"], error["sq"]) == (["ensemble-1"], "n")
+    assert error["error"].startswith("unsendable: ") and "set" in error["error"]
 
 
 def test_an_ensemble_that_vanishes_fails_the_deployment_with_the_reason(write_program):
@@ -135,3 +140,4 @@ def test_an_ensemble_that_vanishes_fails_the_deployment_with_the_reason(write_pr
     world.run(world.now + RunOptions().deploy_timeout)
     assert rtm.app.phase == FAILED
     assert rtm.app.error.startswith("could not deliver to edge: ")
+    assert rtm.app.summary["ran"] is False

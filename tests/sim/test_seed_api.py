@@ -50,7 +50,7 @@ def test_an_app_without_a_duration_runs_until_torn_down():
     rtm.enter_steady_state(timeout=1_000_000)
     assert rtm.app.phase == FINISHED
     assert len(records) <= running + 1  # the sources stopped: at most one sample was in flight
-    assert rtm.app.summary()["samples"] == len(records)
+    assert rtm.app.summary["samples"] == len(records)
 
 
 def test_a_message_posted_to_the_wrong_process_or_malformed_is_counted_and_the_ensemble_serves_on():
@@ -64,9 +64,11 @@ def test_a_message_posted_to_the_wrong_process_or_malformed_is_counted_and_the_e
     edge.post(Message(SyncMsg.INPUT_TOKEN, "not a token", Recipient.INPUT_TOKENS))
     edge.post(Message(SyncMsg.INPUT_TOKEN, Token(1, Interval(0, 10), Tag(0, "x", 0)), Recipient.INPUT_TOKENS))
     rtm.enter_steady_state(timeout=1_000)
-    counters = edge.stats()["counters"]
-    assert counters["refused.wrong_type"] == 1 and counters["refused.malformed"] == 1
-    assert counters["dropped.unknown_sq"] == 1  # the well-formed token was still taken, for an SQ not here
+    status = edge.status()
+    assert status["execute"]["counters"]["refused.wrong_type"] == 1
+    assert status["input_tokens"]["counters"]["refused.malformed"] == 1
+    # the well-formed token was still taken, for an SQ not here
+    assert status["input_tokens"]["counters"]["dropped.unknown_sq"] == 1
     rtm.instantiate_and_map_graph(load_program(example_path("diamond.py")), RunOptions(seed=3, duration=200_000))
     rtm.enter_steady_state(timeout=2_000_000)
     assert rtm.app.phase == FINISHED and len(records) == 20

@@ -7,7 +7,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
-from appliance.ipc.codec import CODEC_VERSION, CodecError, decode, decode_messages, encode, encode_messages
+from appliance.ipc.codec import (
+    CODEC_VERSION,
+    CodecError,
+    decode,
+    decode_messages,
+    encode,
+    encode_messages,
+    private_copy,
+)
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.timing import Interval
 
@@ -108,3 +116,32 @@ def test_a_transmission_keeps_its_messages_in_order():
     messages = [Message(SyncMsg.INPUT_TOKEN, token, Recipient.INPUT_TOKENS),
                 Message(SyncMsg.REMOVE_SQS, "app-1", Recipient.INPUT_TOKENS)]
     assert decode_messages(encode_messages(messages)) == messages
+
+
+@given(st.integers() | st.integers(min_value=2**63, max_value=2**200) | st.integers(max_value=-(2**63) - 1))
+@settings(max_examples=300, deadline=None)
+def test_integers_of_any_size_round_trip(n):
+    assert decode(encode(n)) == n and type(decode(encode([n]))[0]) is int
+
+
+def test_a_big_integer_inside_a_token_and_a_message_round_trips():
+    token = Token(0xDEADBEEF ** 4, Interval(0, 10), Tag(0, "mul", 0))
+    [back] = decode_messages(encode_messages([Message(SyncMsg.INPUT_TOKEN, token, Recipient.INPUT_TOKENS)]))
+    assert back.payload.value == 0xDEADBEEF ** 4
+
+
+def test_a_truncated_big_integer_extension_is_refused():
+    with pytest.raises(CodecError):
+        decode(msgpack.packb(msgpack.ExtType(8, b"")))
+
+
+def test_a_private_copy_shares_nothing_mutable_and_refuses_what_cannot_be_sent():
+    inner = [1, 2]
+    values = (inner, {"k": inner}, 2**70, "s")
+    copy = private_copy(values)
+    assert copy == values and copy[0] is not inner and copy[1]["k"] is not inner
+    plain = (1, 2.5, "x", None, EMPTY)
+    assert private_copy(plain) is plain  # nothing to copy: immutable values are shared
+    for bad in ({1, 2}, object(), np.array([object()])):
+        with pytest.raises(Exception):  # noqa: B017 -- whatever the codec raises
+            private_copy((1, bad))

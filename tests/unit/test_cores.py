@@ -1,7 +1,17 @@
 """The process cores, driven message by message with a fake clock (no simulator)."""
 import pytest
 
-from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg, Transmission
+from appliance.ipc import (
+    ClientMsg,
+    ExecuteMsg,
+    ExecutionContext,
+    Message,
+    NetMsg,
+    Recipient,
+    RuntimeMsg,
+    SyncMsg,
+    Transmission,
+)
 from appliance.program import graphfile
 from appliance.program.model import ProgramSource
 from appliance.program.token import EMPTY, Tag, Token
@@ -12,6 +22,7 @@ from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import NetworkCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 from appliance.runtime.sync import InputTokenCore
+from appliance.runtime.timers import IDLE
 from appliance.system import EnsembleDescription
 from appliance.timing import Interval
 
@@ -73,8 +84,8 @@ def test_an_exception_in_user_code_is_reported_and_the_sq_keeps_serving(graph):
     fail = core.handle(Message(ExecuteMsg.EXECUTION_CONTEXT, ExecutionContext("invert", Interval(0, 1), (0,)),
                                Recipient.EXECUTE), now=5)
     [error] = reports(fail, RuntimeMsg.SQ_ERROR)
-    app, ensemble, sq, line, text = error.payload
-    assert (app, ensemble, sq) == ("app-1", "e1", "invert")
+    app, ensemble, sq, line, text, inputs = error.payload
+    assert (app, ensemble, sq, inputs) == ("app-1", "e1", "invert", "(0,)")
     assert line.startswith("ZeroDivisionError") and "return 1 / x" in text and "prog" in text
     ok = core.handle(Message(ExecuteMsg.EXECUTION_CONTEXT, ExecutionContext("invert", Interval(0, 1), (4,)),
                              Recipient.EXECUTE), now=6)
@@ -110,7 +121,7 @@ def test_the_network_core_forwards_locally_and_remotely_and_logs_outputs():
     assert remote["sim:e2"].messages[0].payload == Token(10, Interval(0, 5), Tag(0, "c", 1))
     assert not remote["sim:e2"].reliable
     log = remote["sim:rtm"].messages[0]
-    assert log.msg_type is RuntimeMsg.LOG_OUTPUT and log.payload[:3] == ["a", 1, 20]
+    assert log.msg_type is RuntimeMsg.LOG_OUTPUT and log.payload[:4] == ["app-1", "a", 1, 20]
 
 
 @pytest.mark.parametrize("logged", [[0], []], ids=["logged", "one-local-arc"])
@@ -139,15 +150,14 @@ def test_the_network_core_admits_control_messages_only_from_the_runtime_manager(
     assert core.deliver([token], "sim:e7", now=2) == [token]  # data may come from any peer
 
 
-@pytest.mark.parametrize("code_from_network", [False, True])
-def test_sq_code_is_admitted_from_the_network_only_when_the_shell_vouches_for_its_transport(code_from_network):
-    core = NetworkCore("e1", "sim:e1", code_from_network=code_from_network)
+def test_the_network_core_alone_admits_sq_code_from_nowhere():
+    core = NetworkCore("e1", "sim:e1")
     core.handle(Message(NetMsg.JOIN_NETWORK, ("sim:rtm", {"name": "e1"}), Recipient.NETWORK), now=0)
     code = Message(ExecuteMsg.INSTANTIATE_SQS, ("app", {"source": "import os"}, []), Recipient.EXECUTE)
     routes = Message(NetMsg.ADD_ROUTES, {"e2": "sim:e2"}, Recipient.NETWORK)
     # Even from the runtime manager's address: a UDP source address can be forged.
-    assert core.deliver([code, routes], "sim:rtm", now=1) == ([code] if code_from_network else [])
-    assert core.counters.get("refused.code_unauthenticated") == (0 if code_from_network else 1)
+    assert core.deliver([code, routes], "sim:rtm", now=1) == []
+    assert core.counters.get("refused.code_unauthenticated") == 1
     assert core.routes["e2"] == "sim:e2"  # the rest of the transmission is still taken
 
 
@@ -156,12 +166,22 @@ class Manager:
 
     def __init__(self):
         self.records = []
-        self.core = RuntimeManagerCore("sim:runtime-manager", self.records.append)
+        self.reports = []
+        self.core = RuntimeManagerCore("sim:runtime-manager")
         self.now = 0
         self.send(RuntimeMsg.JOIN, EnsembleDescription("runtime-manager", "sim:runtime-manager").to_wire())
 
     def send(self, kind, payload):
-        return self.core.handle(Message(kind, payload, Recipient.RUNTIME_MANAGER), self.now)
+        """What the core answers, but what it tells its client (kept in ``records`` and ``reports``)."""
+        out = []
+        for message in self.core.handle(Message(kind, payload, Recipient.RUNTIME_MANAGER), self.now):
+            if message.msg_type is ClientMsg.OUTPUT:
+                self.records.append(message.payload)
+            elif message.msg_type is ClientMsg.APP:
+                self.reports.append(message.payload)
+            elif message.recipient is not Recipient.CLIENT:
+                out.append(message)
+        return out
 
     def join(self, name, address=None, components=()):
         return self.send(RuntimeMsg.JOIN, EnsembleDescription.from_wire(
@@ -192,15 +212,17 @@ def test_a_rejected_join_says_why():
     assert not accepted and "not a valid ensemble name" in reason
 
 
-def test_routes_of_a_join_burst_reach_the_other_members_in_one_message_each():
+def test_a_joiner_learns_only_the_runtime_managers_route_and_the_deployment_brings_the_rest(graph):
     m = Manager()
     for name in ("e1", "e2", "e3"):
-        m.join(name)
-    m.now = 10**6
-    out = m.core.on_timer(m.now)
-    sent = {o.payload[0]: o.payload[1][0].payload for o in out}
-    assert sent == {"e1": {"e2": "sim:e2", "e3": "sim:e3"}, "e2": {"e1": "sim:e1", "e3": "sim:e3"},
-                    "e3": {"e1": "sim:e1", "e2": "sim:e2"}}
+        _, (accepted, _, routes) = _join_result(m.join(name))
+        assert accepted and routes == {"runtime-manager": "sim:runtime-manager", name: "sim:" + name}
+    assert m.core.next_deadline() == IDLE  # nothing is sent to the other members
+    out = _deploy(m, graph, strategy="trivial")
+    [deploy] = out
+    assert deploy.payload[0] == "e1"
+    net_part = deploy.payload[1][2]
+    assert net_part.payload[2] == {"runtime-manager": "sim:runtime-manager", "e1": "sim:e1"}
 
 
 def _deploy(m, graph, **options):
@@ -256,6 +278,8 @@ def main():
     assert _deploy(m, g) == []
     assert m.core.app.phase == FAILED
     assert m.core.app.error == "SQ 'heat' requires thermal_camera; no ensemble has thermal_camera"
+    [report] = m.reports  # the client hears it at once, with the summary of a run that never ran
+    assert report["phase"] == FAILED and report["summary"]["ran"] is False
 
 
 def test_output_records_carry_the_time_they_were_logged(graph):
@@ -266,8 +290,19 @@ def test_output_records_carry_the_time_they_were_logged(graph):
     for process in (1, 2, 3):
         m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
     m.now = 777
-    m.send(RuntimeMsg.LOG_OUTPUT, ["invert", 0, 0.5, 10, 20, "root", "e1"])
-    assert [tuple(r) for r in m.records] == [("invert", 0, 0.5, 10, 20, "root", "e1", 777)]
+    m.send(RuntimeMsg.LOG_OUTPUT, [app.id, "invert", 0, 0.5, 10, 20, "root", "e1"])
+    assert [tuple(r) for r in m.records] == [(app.id, "invert", 0, 0.5, 10, 20, "root", "e1", 777)]
+
+
+def test_an_output_record_of_another_app_is_not_logged_as_this_ones(graph):
+    m = Manager()
+    m.join("e1")
+    _deploy(m, graph, strategy="trivial")
+    app = m.core.app
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+    m.send(RuntimeMsg.LOG_OUTPUT, ["main-0", "invert", 0, 0.5, 10, 20, "root", "e1"])
+    assert m.records == [] and m.core.counters.get("dropped.output_after_run") == 1
 
 
 def test_the_runtime_manager_takes_no_deployment_or_teardown_from_the_network():
@@ -291,3 +326,55 @@ def test_a_join_must_come_from_the_address_it_declares():
     assert isinstance(reply, Transmission) and reply.address == "sim:attacker"
     accepted, reason, _ = reply.messages[0].payload
     assert not accepted and "declares address 'sim:victim'" in reason
+
+
+def _deploy_all_three(graph, app):
+    """The three process cores of one ensemble, holding ``app``'s part of ``graph``."""
+    sync, execute, network = InputTokenCore("e1"), ExecuteCore("e1"), NetworkCore("e1", "sim:e1")
+    docs = [graphfile.sq_to_document(s) for s in graph.sqs]
+    sync.handle(Message(SyncMsg.INSTANTIATE_SQS, (app, [{"sq": d, "fed": [0] if d["name"] == "invert" else []}
+                                                        for d in docs]), Recipient.INPUT_TOKENS), 0)
+    execute.handle(Message(ExecuteMsg.INSTANTIATE_SQS, (app, program_to_wire(graph.program), docs),
+                           Recipient.EXECUTE), 0)
+    network.handle(Message(NetMsg.INSTANTIATE_SQS, (app, [{"sq": "invert", "destinations": [[]], "logged": [0]}],
+                                                     {"runtime-manager": "sim:rtm"}), Recipient.NETWORK), 0)
+    return sync, execute, network
+
+
+REMOVE = {InputTokenCore: SyncMsg.REMOVE_SQS, ExecuteCore: ExecuteMsg.REMOVE_SQS, NetworkCore: NetMsg.REMOVE_SQS}
+INSTANTIATE = {InputTokenCore: SyncMsg.INSTANTIATE_SQS, ExecuteCore: ExecuteMsg.INSTANTIATE_SQS,
+               NetworkCore: NetMsg.INSTANTIATE_SQS}
+
+
+def test_a_late_removal_of_an_earlier_app_leaves_the_current_one_alone(graph):
+    for core in _deploy_all_three(graph, "main-2"):
+        out = core.handle(Message(REMOVE[type(core)], "main-1", core.recipient), 1)
+        [removed] = reports(out, RuntimeMsg.SQS_REMOVED)
+        assert removed.payload[0] == "main-1" and removed.payload[3] == {"counters": {}, "sqs": {}}
+        assert core.app == "main-2"
+    sync, execute, network = _deploy_all_three(graph, "main-2")
+    token = Message(SyncMsg.INPUT_TOKEN, Token(4, Interval(0, 10), Tag(0, "invert", 0)), Recipient.INPUT_TOKENS)
+    sync.handle(Message(SyncMsg.REMOVE_SQS, "main-1", Recipient.INPUT_TOKENS), 1)
+    [ctx] = sync.handle(token, 2)  # main-2's SQs still fire ...
+    execute.handle(Message(ExecuteMsg.REMOVE_SQS, "main-1", Recipient.EXECUTE), 3)
+    [send] = execute.handle(ctx, 4)  # ... run ...
+    network.handle(Message(NetMsg.REMOVE_SQS, "main-1", Recipient.NETWORK), 5)
+    [log] = network.handle(send, 6)[0].messages  # ... and their outputs are logged, with their app
+    assert log.payload[:4] == ["main-2", "invert", 0, 0.25]
+
+
+def test_a_late_deploy_of_an_app_already_removed_here_is_refused(graph):
+    deploys = {InputTokenCore: ("main-1", []), ExecuteCore: ("main-1", program_to_wire(graph.program), []),
+               NetworkCore: ("main-1", [], {})}
+    for core in _deploy_all_three(graph, "main-1"):
+        core.handle(Message(REMOVE[type(core)], "main-1", core.recipient), 1)
+        out = core.handle(Message(INSTANTIATE[type(core)], deploys[type(core)], core.recipient), 2)
+        [ready] = reports(out, RuntimeMsg.SQS_READY)
+        assert ready.payload[3] == ["e1: app main-1 was already removed here"] and core.app is None
+
+
+def test_a_removal_that_arrives_before_its_deploy_retires_the_app(graph):
+    core = InputTokenCore("e1")
+    core.handle(Message(SyncMsg.REMOVE_SQS, "main-1", Recipient.INPUT_TOKENS), 0)
+    out = core.handle(Message(SyncMsg.INSTANTIATE_SQS, ("main-1", []), Recipient.INPUT_TOKENS), 1)
+    assert reports(out, RuntimeMsg.SQS_READY)[0].payload[3] == ["e1: app main-1 was already removed here"]

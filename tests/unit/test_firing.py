@@ -215,3 +215,16 @@ def test_the_reorder_hold_is_bounded_and_releases_the_earliest_when_full():
     [early] = rule.on_token(tok("c", 30, 31, 0), now=2)
     assert early.values == ("a",) and counters.get("reorder_overflow") == 1
     assert [c.values[0] for c in timers.run_due(2000)] == ["b", "c"]
+
+
+def test_a_sticky_value_that_arrives_late_joins_every_sample_that_waited_for_it():
+    spec = SQSpec(name="s", kind="sq", function="f", inputs=["x", "k"], sticky=["k"])
+    counters = Counters()
+    rule = make_rule(spec, [0, 1], Timers(), counters)
+    for i in range(5):  # five samples before the value computed once
+        assert rule.on_token(tok(i, 10 * i, 10 * i + 2, 0), now=10 * i) == []
+    contexts = rule.on_token(tok("k", 0, 10**6, 1), now=50)
+    assert [c.values for c in contexts] == [(i, "k") for i in range(5)]  # all of them, in time order
+    [later] = rule.on_token(tok(5, 50, 52, 0), now=51)
+    assert later.values == (5, "k")
+    assert counters.as_dict() == {}  # nothing unmatched, nothing dropped

@@ -21,7 +21,9 @@ class TimedRule(Rule):
 
     When several combinations match, the widest intersection wins (ties: the
     earliest). Matched tokens are consumed, except on sticky inputs (a
-    non-stream value feeding a stream SQ), which keep their newest token.
+    non-stream value feeding a stream SQ), which keep their newest token; a
+    sticky value that arrives after samples waited for it fires every one of
+    them, earliest first.
     Tokens that ended before a firing can no longer fire in time order: they
     are dropped and counted as ``unmatched`` (a 5 ms stream joined with a
     20 ms stream leaves three of every four samples unmatched).
@@ -43,13 +45,29 @@ class TimedRule(Rule):
             values = list(self.template)
             values[port] = token.value
             return [ExecutionContext(self.name, token.interval, tuple(values))]
-        match = self._match(token, port, now)
         if port in self.sticky:
             self.stores[port].replace_all(token)
+            return self._fire_waiting(token, port, now)
+        match = self._match(token, port, now)
         if match is None:
-            if port not in self.sticky:
-                self.stores[port].add(token, now)
+            self.stores[port].add(token, now)
             return []
+        return [self._consume(match, port)]
+
+    def _fire_waiting(self, token: Token, port: int, now: int) -> List[ExecutionContext]:
+        """A sticky value arrived: every sample that waited for it fires now, earliest
+        first (a value computed once joins every sample, also those that came before it)."""
+        contexts = []
+        while True:
+            match = self._match(token, port, now, earliest=True)
+            if match is None:
+                return contexts
+            contexts.append(self._consume(match, port))
+            if all(p in self.sticky for p in match[1]):
+                return contexts  # nothing was consumed: the same match would fire again
+
+    def _consume(self, match: Tuple[Interval, Dict[int, Token]], port: int) -> ExecutionContext:
+        """Take a match's tokens off their stores (sticky ones stay) and build its execution."""
         interval, chosen = match
         for p, t in chosen.items():
             if p not in self.sticky:
@@ -57,9 +75,12 @@ class TimedRule(Rule):
                 if p != port:
                     store.remove(t)
                 store.drop_before(interval.start)
-        return [self.context(interval, chosen)]
+        return self.context(interval, chosen)
 
-    def _match(self, token: Token, port: int, now: int) -> Optional[Tuple[Interval, Dict[int, Token]]]:
+    def _match(self, token: Token, port: int, now: int,
+               earliest: bool = False) -> Optional[Tuple[Interval, Dict[int, Token]]]:
+        """The best combination of ``token`` with one stored token per other port: the
+        widest intersection (ties: the earliest), or with ``earliest`` the earliest one."""
         candidates: List[Tuple[Interval, Dict[int, Token]]] = [(token.interval, {port: token})]
         for other in self.arc_ports:
             if other == port:
@@ -78,7 +99,11 @@ class TimedRule(Rule):
         best = candidates[0]
         for candidate in candidates[1:]:
             iv, bi = candidate[0], best[0]
-            if iv.width > bi.width or (iv.width == bi.width and iv.start < bi.start):
+            if earliest:
+                better = iv.start < bi.start or (iv.start == bi.start and iv.width > bi.width)
+            else:
+                better = iv.width > bi.width or (iv.width == bi.width and iv.start < bi.start)
+            if better:
                 best = candidate
         return best
 

@@ -1,0 +1,66 @@
+"""Command-line values, checked where argparse reads them: one line naming the option.
+
+Each function is an argparse ``type=``: a bad value raises
+``ArgumentTypeError``, which the parser reports as ``argument --option: why``
+and exit status 2, never a traceback further in.
+"""
+from __future__ import annotations
+
+import argparse
+import math
+import os
+from typing import IO, Callable
+
+from appliance.cli.errors import UsageError
+
+#: Longest simulated run (about three years): beyond, a run cannot end in a human lifetime.
+MAX_SECONDS = 1e8
+#: Longest link delay a simulated network may be given (a minute).
+MAX_DELAY_MS = 60_000.0
+
+
+def bounded(low: float, high: float, range_text: str) -> Callable[[str], float]:
+    """A number in ``[low, high]`` (so never inf or NaN); ``range_text`` says the range to people."""
+
+    def parse(text: str) -> float:
+        try:
+            value = float(text)
+        except ValueError:
+            value = math.nan
+        if not low <= value <= high:  # NaN compares false: refused here too
+            raise argparse.ArgumentTypeError("must be %s, got %r" % (range_text, text))
+        return value
+
+    parse.__name__ = "number"  # argparse names the type in its own messages
+    return parse
+
+
+seconds = bounded(1e-6, MAX_SECONDS, "a number of seconds from 0.000001 (1 µs) to %d" % MAX_SECONDS)
+delay_ms = bounded(0.0, MAX_DELAY_MS, "a number of milliseconds from 0 to %d" % MAX_DELAY_MS)
+probability = bounded(0.0, 1.0, "a probability from 0 to 1")
+
+
+def counted(what: str, low: int, high: int) -> Callable[[str], int]:
+    """A whole number of ``what`` in ``[low, high]``."""
+
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError("must be a whole number of %s, got %r" % (what, text)) from None
+        if not low <= value <= high:
+            raise argparse.ArgumentTypeError("must be from %d to %d %s, got %d" % (low, high, what, value))
+        return value
+
+    parse.__name__ = what
+    return parse
+
+
+def open_for_writing(path: str, option: str) -> IO[str]:
+    """Open an output file before any work is done, so a bad path costs nothing."""
+    if os.path.isdir(path):
+        raise UsageError("%s %s: is a directory; give a file name" % (option, path))
+    try:
+        return open(path, "w", encoding="utf-8")  # noqa: SIM115 -- the caller closes it
+    except OSError as exc:
+        raise UsageError("%s %s: cannot write: %s" % (option, path, exc.strerror)) from None

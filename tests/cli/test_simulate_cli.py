@@ -1,0 +1,188 @@
+"""What a new user meets at the command line: bad values, failed runs, the summary,
+errors, the graph file, the demo."""
+import json
+import os
+import shlex
+import subprocess
+import sys
+
+import pytest
+
+from appliance.cli import main
+
+from ..sim.conftest import example_path
+from .test_cli import GOOD, run_cli
+
+RAISES = GOOD.replace("return 2 * x", "return 2 / (x % 2)")
+
+
+@pytest.mark.parametrize("argv, names", [
+    (["--duration", "inf"], "argument --duration"),
+    (["--duration", "1e30"], "argument --duration"),
+    (["--duration", "nan"], "argument --duration"),
+    (["--latency-ms", "inf"], "argument --latency-ms"),
+    (["--jitter-ms", "inf"], "argument --jitter-ms"),
+    (["--jitter-ms", "-1"], "argument --jitter-ms"),
+    (["--loss", "nan"], "argument --loss"),
+    (["--ensembles", "0"], "argument --ensembles"),
+    (["--ensembles", "100000"], "argument --ensembles"),
+    (["--out", "/nonexistent/dir/o.jsonl"], "--out /nonexistent/dir/o.jsonl: cannot write"),
+    (["--summary-json", "/nonexistent/s.json"], "--summary-json /nonexistent/s.json: cannot write"),
+])
+def test_a_bad_number_or_path_is_one_line_naming_it_and_exit_2(capsys, write_program, argv, names):
+    code, out, err = run_cli(capsys, "simulate", write_program(GOOD), *argv)
+    assert code == 2 and out == ""
+    assert len(err.strip().splitlines()) == 1 and names in err and "Traceback" not in err
+
+
+def test_an_output_path_that_is_a_directory_is_refused(capsys, write_program, tmp_path):
+    code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--out", str(tmp_path))
+    assert code == 2 and err.strip() == "appliance simulate: error: --out %s: is a directory; give a file name" \
+        % tmp_path
+    code, _, err = run_cli(capsys, "build", write_program(GOOD), "-o", "/nonexistent/x.json")
+    assert code == 2 and err.strip() == "appliance build: error: -o /nonexistent/x.json: cannot write: " \
+        "No such file or directory"
+
+
+def test_build_names_the_graph_file_after_the_program(capsys, write_program, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    first, second = write_program(GOOD, name="first"), write_program(GOOD, name="second")
+    assert run_cli(capsys, "build", first)[0] == 0 and run_cli(capsys, "build", second + ":main")[0] == 0
+    assert sorted(os.listdir(tmp_path)) == ["first.json", "first.py", "second.main.json", "second.py"]
+
+
+def test_debug_is_accepted_after_the_command(write_program):
+    with pytest.raises(Exception, match="called outside"):
+        main(["build", write_program("from appliance import sq\n@sq\ndef f(x):\n    return x\nf(1)\n"), "--debug"])
+
+
+def test_the_summary_shows_where_each_sq_ran_and_what_it_did(capsys):
+    code, out, _ = run_cli(capsys, "simulate", example_path("two_sinusoids.py"), "--seed", "1")
+    assert code == 0
+    header = out.index("\n\n  SQ ") + 2
+    table = out[header:].splitlines()
+    assert table[0].split() == ["SQ", "ran", "on", "executions", "errors", "deadline", "discarded", "/", "lost"]
+    rows = {line.split()[0]: line.split() for line in table[1:]}
+    assert set(rows) == {"slow", "fast", "add", "smooth"}
+    assert rows["add"][2] == "50" and rows["smooth"][2] == "200"  # executions
+    assert all(row[1].startswith("ensemble-") for row in rows.values())  # where it ran
+    assert "unmatched" in " ".join(rows["add"])  # the fast samples without a slow partner
+    summary = out[:header]
+    assert "lost             none" in summary and "(by the firing rules' design)" in summary
+
+
+def test_summary_json_holds_the_summary_the_options_and_the_graphs_sha256(capsys, tmp_path):
+    path = tmp_path / "s.json"
+    code, _, _ = run_cli(capsys, "simulate", example_path("diamond.py"), "--seed", "4", "--loss", "0.1",
+                         "--summary-json", str(path))
+    doc = json.loads(path.read_text())
+    assert code == 0 and doc["options"]["seed"] == 4 and doc["options"]["loss"] == 0.1
+    assert len(doc["graph_sha256"]) == 64 and doc["summary"]["phase"] == "finished"
+    assert set(doc["summary"]["sqs"]) == {"counter", "double", "square", "pair"}
+    assert doc["summary"]["mapping"] == {sq: v["ensemble"] for sq, v in doc["summary"]["sqs"].items()}
+    assert doc["network"]["lost"] > 0 and doc["timeline"]["t0"] > doc["timeline"]["joined"]
+
+
+def test_each_distinct_error_is_shown_once_with_its_count_and_debug_shows_traceback_and_input(
+        capsys, write_program):
+    path = write_program(RAISES)
+    code, out, err = run_cli(capsys, "simulate", path, "--duration", "0.2", "--ensembles", "2")
+    lines = [line for line in err.splitlines() if "error: SQ 'double'" in line]
+    assert code == 2 and len(lines) == 1 and "ZeroDivisionError" in lines[0] and "(10 times)" in lines[0]
+    assert "Traceback" not in err
+    code, _, err = run_cli(capsys, "simulate", path, "--duration", "0.2", "--ensembles", "2", "--debug")
+    assert "its input: (" in err and "Traceback (most recent call last)" in err and "2 / (x % 2)" in err
+
+
+@pytest.mark.parametrize("program, expected", [
+    ("""
+from appliance import graph, stream
+
+@stream(period_ms=10, ensemble="gateway")
+def n():
+    return 1
+
+@graph
+def main():
+    return n()
+""", "pinned to ensemble 'gateway', which has not joined"),
+    ("""
+from appliance import graph, stream
+
+@stream(period_ms=10, requires=["thermal_camera"])
+def n():
+    return 1
+
+@graph
+def main():
+    return n()
+""", "SQ 'n' requires thermal_camera; no ensemble has thermal_camera"),
+    ("""
+from appliance import graph, stream
+
+@stream(period_ms=10)
+def n():
+    import no_such_module_anywhere
+    return 1
+
+import sys
+if "appliance_deployed" in __name__:
+    import no_such_module_anywhere
+
+@graph
+def main():
+    return n()
+""", "deployment failed: ensemble-1: program does not load here: ModuleNotFoundError"),
+])
+def test_a_run_that_never_ran_prints_its_error_and_no_summary(capsys, write_program, program, expected):
+    code, out, err = run_cli(capsys, "simulate", write_program(program), "--ensembles", "1")
+    assert code == 2 and out == "" and expected in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_a_graph_whose_sq_names_a_function_its_source_lacks_is_refused_at_load(capsys, write_program, tmp_path):
+    graph_path = tmp_path / "g.json"
+    assert run_cli(capsys, "build", write_program(GOOD), "-o", str(graph_path))[0] == 0
+    doc = json.loads(graph_path.read_text())
+    doc["sqs"][1]["function"] = "triple"
+    graph_path.write_text(json.dumps(doc))
+    code, out, err = run_cli(capsys, "simulate", str(graph_path))
+    assert code == 2 and out == ""
+    assert err.strip() == ("appliance simulate: error: %s: SQ 'double': field 'function': names function "
+                           "'triple', which the program prog1.py does not define" % graph_path)
+
+
+def test_a_deadline_that_can_never_be_met_is_a_warning_at_build(capsys, write_program):
+    code, _, err = run_cli(capsys, "build", write_program("""
+from appliance import finish_by, graph, sq, stream
+
+@stream(period_ms=50, width_ms=10)
+def camera():
+    return 1
+
+@sq
+def detect(frame):
+    return frame
+
+@sq
+def nothing():
+    return None
+
+@graph
+def main():
+    return finish_by(detect(camera()), deadline_ms=2, otherwise=nothing)
+"""), "-o", os.devnull)
+    assert code == 0
+    assert "warning: SQ 'deadline_detect': its deadline of 2 ms can never be met" in err
+    assert "begins 5 ms before the sample is taken" in err
+
+
+def test_the_demos_suggested_command_runs_as_printed_from_anywhere(tmp_path):
+    appliance = os.path.join(os.path.dirname(sys.executable), "appliance")
+    done = subprocess.run([appliance, "demo"], capture_output=True, text=True, cwd=str(tmp_path), timeout=120)
+    assert done.returncode == 0, done.stderr
+    [suggestion] = [line for line in done.stdout.splitlines() if line.startswith("Try: ")]
+    tried = subprocess.run(shlex.split(suggestion[len("Try: "):]) + ["--duration", "0.2"], capture_output=True,
+                           text=True, cwd=str(tmp_path), timeout=120)
+    assert tried.returncode == 0, tried.stderr
+    assert "outputs logged" in tried.stdout

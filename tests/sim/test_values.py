@@ -1,0 +1,153 @@
+"""An SQ's values are its own, and any value a program computes reaches the outputs
+(or is that SQ's error), whatever the mapping."""
+import json
+
+import pytest
+
+from appliance.cli import main
+from appliance.system import EnsembleDescription
+
+MUTATING = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=5, ensemble="ensemble-1")
+def sample(tick):
+    return [tick // 10000]
+
+@sq(ensemble="ensemble-1")
+def vandal(xs):
+    xs.append("vandalised")   # mutates what it was given, before its sibling runs
+    return len(xs)
+
+@sq(ensemble="{reader}")
+def reader(xs):
+    return list(xs)
+
+@sq(ensemble="ensemble-1")
+def collect(xs, seen=[]):
+    seen.append(len(seen))     # a mutable constant: every firing must get a fresh one
+    return len(seen)
+
+@graph
+def main():
+    s = sample()
+    return vandal(s), reader(s), collect(s)
+"""
+
+
+@pytest.mark.parametrize("reader", ["ensemble-1", "ensemble-2"], ids=["same-ensemble", "across-ensembles"])
+def test_an_sq_that_mutates_its_input_or_a_constant_changes_nothing_another_sees(run_sim, write_program, reader):
+    records, _ = run_sim(write_program(MUTATING.replace("{reader}", reader)), ensembles=2, seconds=0.1)
+    by_sq = {}
+    for r in sorted(records, key=lambda r: r.start):
+        by_sq.setdefault(r.sq, []).append(r.value)
+    first = by_sq["reader"][0][0]
+    assert by_sq["reader"] == [[n] for n in range(first, first + 5)]  # as sampled, never vandalised
+    assert by_sq["vandal"] == [2] * 5
+    assert by_sq["collect"] == [1] * 5  # the default list is new at every firing, as on a device
+
+
+RETURNS_STATE = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=4, ensemble="ensemble-1")
+def sample(tick):
+    return tick // 10000
+
+@sq(state=True, ensemble="ensemble-1")
+def history(x, state):
+    state.setdefault("seen", []).append(x)
+    return state["seen"]          # returns an object it goes on changing
+
+@sq(ensemble="ensemble-2")
+def echo(x):
+    return x                      # back after a round trip longer than the period
+
+@sq(ensemble="ensemble-1")
+def late(h, x):
+    return list(h)
+
+@graph
+def main():
+    s = sample()
+    return late(history(s), echo(s))
+"""
+
+
+def test_what_an_sq_returns_is_copied_as_it_leaves(run_sim, write_program):
+    records, _ = run_sim(write_program(RETURNS_STATE), ensembles=2, seconds=0.1, latency=8000)
+    values = [r.value for r in sorted(records, key=lambda r: r.start)]
+    first = values[0][0]
+    assert values == [list(range(first, first + n)) for n in range(1, 5)]  # each as it was when returned
+
+
+SET_VALUE = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=3, ensemble="ensemble-1")
+def sample(tick):
+    return {{1, 2}}
+
+@sq(ensemble="{consumer}")
+def size(s):
+    return len(s)
+
+@graph
+def main():
+    return size(sample())
+"""
+
+
+@pytest.mark.parametrize("consumer", ["ensemble-1", "ensemble-2"])
+def test_a_value_the_wire_cannot_carry_fails_the_same_on_one_ensemble_as_across_two(run_sim, write_program,
+                                                                                    consumer):
+    records, result = run_sim(write_program(SET_VALUE.format(consumer=consumer)), ensembles=2, seconds=0.1)
+    assert records == [] and result.summary["sq_errors"] == 3
+    [error] = result.errors
+    assert error["sq"] == "sample" and error["error"].startswith("unsendable: ") and "set" in error["error"]
+    assert result.summary["sqs"]["sample"]["lost"] == {"unsendable": 3}
+
+
+BIG = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=2, ensemble="ensemble-1")
+def sample(tick, k=2**70):
+    return k
+
+@sq(ensemble="ensemble-2")
+def times(x, m=0xdeadbeef):
+    return x * m * m
+
+@graph
+def main():
+    return times(sample())
+"""
+
+
+def test_integers_beyond_64_bits_cross_ensembles_and_reach_the_output_file(capsys, write_program, tmp_path):
+    out = tmp_path / "o.jsonl"
+    code = main(["simulate", write_program(BIG), "--ensembles", "2", "--duration", "0.1", "--out", str(out)])
+    assert code == 0, capsys.readouterr().err
+    values = [json.loads(line)["value"] for line in out.read_text().splitlines()]
+    assert values == [2**70 * 0xDEADBEEF * 0xDEADBEEF] * 2
+
+
+def test_a_value_the_codec_cannot_encode_for_any_reason_is_an_sq_error(run_sim, write_program):
+    path = write_program("""
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=2)
+def sample(tick):
+    deep = []
+    for _ in range(5000):   # deeper than the codec nests
+        deep = [deep]
+    return deep
+
+@graph
+def main():
+    return sample()
+""")
+    records, result = run_sim(path, ensembles=[EnsembleDescription("solo")], seconds=0.1)
+    assert records == [] and result.summary["sq_errors"] == 2
+    assert result.errors[0]["error"].startswith("unsendable: ")
