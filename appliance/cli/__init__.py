@@ -12,11 +12,11 @@ import sys
 from typing import List, Optional
 
 from appliance import __version__
-from appliance.cli import build, demo, graph, plot, simulate
+from appliance.cli import build, demo, graph, keygen, plot, simulate
 from appliance.cli.errors import UsageError
 from appliance.program.errors import ProgramError
 
-COMMANDS = (build, simulate, graph, plot, demo)
+COMMANDS = (build, simulate, graph, plot, demo, keygen)
 
 EPILOG = """examples (from the repository root):
   appliance demo

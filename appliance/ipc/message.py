@@ -1,7 +1,7 @@
 """Messages between the processes of an ensemble, and between ensembles.
 
 Every message is ``Message(msg_type, payload, recipient)``. The type enums are
-per process, and their values carry the layer (DESIGN.md section 4): below 100
+per process, and their values carry the layer: below 100
 the data layer (tokens), 100-199 the control layer (deploy, routes, join,
 teardown: these are never dropped and travel reliably), 200 and above the
 system layer (process life cycle).
@@ -81,6 +81,7 @@ class NetMsg(_LayeredType):
     REPORT = 121  # [Message] for the runtime manager, wherever it is
     FORWARD_TO_ADDRESS = 122  # (address, [Message]): reply to an ensemble not yet routed (join)
     STATUS = 130  # request id
+    SIGNED = 140  # (body, signature): control from the runtime manager, signed (runtime/signing.py)
     END = 200
 
 
@@ -151,6 +152,9 @@ class Transmission(NamedTuple):
     messages: List[Message]
     reliable: bool
     origin: str = ""  # the SQ whose outputs these are, for error reports
+    #: The ensemble it is for (its address when its name is not known yet: a join's answer);
+    #: what a signed control transmission is bound to.
+    target: str = ""
 
 
 Output = Union[Message, Transmission]

@@ -10,7 +10,7 @@ import hashlib
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Optional, Tuple
 
-#: Firing rules (DESIGN.md section 1; see docs/programming.md).
+#: Firing rules (see docs/programming.md).
 TIMED = "timed"  # tokens whose intervals overlap on all data ports fire together
 IMMEDIATE = "immediate"  # any arriving token fires at once (merge)
 STREAM = "stream"  # periodic source sampled on its clock

@@ -105,19 +105,23 @@ class RuntimeManagerCore(Core):
 
     def _join(self, doc: Any, now: int) -> List[Output]:
         address = doc.get("address") if isinstance(doc, dict) else None
+        nonce = doc.get("nonce", "") if isinstance(doc, dict) else ""
+        if not isinstance(nonce, str):
+            nonce = ""
         try:
             description = EnsembleDescription.from_wire(doc, "join")
         except SystemFileError as exc:
-            return self._refuse(address, str(exc))
+            return self._refuse(address, str(exc), nonce)
         name = description.name
         known = self.members.get(name)
         if name == self.ensemble and description.address != self.address:
-            return self._refuse(description.address, "the name %r is the runtime manager's" % name)
+            return self._refuse(description.address, "the name %r is the runtime manager's" % name, nonce)
         if known is not None and known.address != description.address:
-            return self._refuse(description.address, "ensemble name %r is taken by %s" % (name, known.address))
+            return self._refuse(description.address, "ensemble name %r is taken by %s" % (name, known.address),
+                                nonce)
         if known is None and len(self.members) >= self.max_members:
             return self._refuse(description.address, "this runtime manager takes at most %d ensembles"
-                                % self.max_members)
+                                % self.max_members, nonce)
         self.members[name] = description
         self.log.info("ensemble %s joined from %s with components [%s]", name, description.address,
                       ", ".join(description.component_names()))
@@ -132,7 +136,7 @@ class RuntimeManagerCore(Core):
         return out + [
             Message(NetMsg.ADD_ROUTES, {name: description.address}, Recipient.NETWORK),
             Message(NetMsg.FORWARD_TO_ADDRESS, (description.address, [
-                Message(NetMsg.JOIN_RESULT, (True, "", routes), Recipient.NETWORK)]), Recipient.NETWORK),
+                Message(NetMsg.JOIN_RESULT, (True, "", routes, nonce), Recipient.NETWORK)]), Recipient.NETWORK),
         ]
 
     def _clock_probe(self, payload: Any, now: int) -> List[Output]:
@@ -154,12 +158,12 @@ class RuntimeManagerCore(Core):
                       name, offset / 1000, delay / 1000)
         return [Message(ClientMsg.MEMBER, (name, member.address, offset, delay), Recipient.CLIENT)]
 
-    def _refuse(self, address: Any, reason: str) -> List[Output]:
+    def _refuse(self, address: Any, reason: str, nonce: str) -> List[Output]:
         self.counters.incr("refused.join")
         self.log.warning("refused a join: %s", reason)
         if not isinstance(address, str) or not address:
             return []
-        reply = Message(NetMsg.JOIN_RESULT, (False, reason, {}), Recipient.NETWORK)
+        reply = Message(NetMsg.JOIN_RESULT, (False, reason, {}, nonce), Recipient.NETWORK)
         return [Message(NetMsg.FORWARD_TO_ADDRESS, (address, [reply]), Recipient.NETWORK)]
 
     def _routes(self) -> Dict[str, str]:

@@ -124,6 +124,12 @@ class NetworkCore(AppCore):
                  runtime_manager: str = RUNTIME_MANAGER) -> None:
         super().__init__(ensemble)
         self.admits_code: Callable[[str], bool] = lambda source: False
+        #: Whether control from the runtime manager must come signed (a manager key is
+        #: configured: then a signature, not the transport, admits it, code included).
+        self.requires_signature = False
+        #: Where a new join's nonce comes from (the verifier of signed control, when there is one).
+        self.next_nonce: Callable[[], str] = lambda: ""
+        self.join_nonce = ""
         self.address = address
         self.hosts_runtime_manager = hosts_runtime_manager
         self.runtime_manager = runtime_manager
@@ -203,7 +209,7 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: no route to ensemble %r; %d message(s) dropped",
                                  self.ensemble, ensemble, len(messages))
                 continue
-            out.append(Transmission(address, messages, reliable, origin))
+            out.append(Transmission(address, messages, reliable, origin, ensemble))
         return out
 
     # -- control --------------------------------------------------------------------
@@ -225,7 +231,7 @@ class NetworkCore(AppCore):
             for message in messages:
                 out.extend(self._route_local(message, now))
             return out
-        return [Transmission(address, list(messages), True)]
+        return [Transmission(address, list(messages), True, target=address)]
 
     def _report(self, messages: Any, now: int) -> List[Output]:
         if self.hosts_runtime_manager:
@@ -246,6 +252,7 @@ class NetworkCore(AppCore):
         self._update_routes({self.runtime_manager: rtm_address})
         self.joined = None
         self._join = (rtm_address, description)
+        self.join_nonce = self.next_nonce()
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
         return self._send_join()
@@ -256,7 +263,10 @@ class NetworkCore(AppCore):
         rtm_address, description = self._join
         self._join_attempts += 1
         self.local_timers.schedule_in(self._join_wait, self._join_unanswered, self._join_attempts)
-        return [Transmission(rtm_address, [Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)], True)]
+        if self.join_nonce:
+            description = dict(description, nonce=self.join_nonce)
+        join = Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)
+        return [Transmission(rtm_address, [join], True, target=self.runtime_manager)]
 
     def _join_unanswered(self, attempt: int, local: int) -> List[Output]:
         """No answer yet (the runtime manager is not up, or away): ask again, waiting
@@ -271,7 +281,7 @@ class NetworkCore(AppCore):
         return self._send_join()
 
     def _join_result(self, payload: Any, now: int) -> List[Output]:
-        accepted, reason, routes = payload
+        accepted, reason, routes, _nonce = payload  # the nonce was checked with the signature
         answered_before = self.joined is not None
         self.joined = bool(accepted)
         self.join_error = "" if accepted else str(reason)
@@ -345,8 +355,9 @@ class NetworkCore(AppCore):
 
     # -- messages in ----------------------------------------------------------------
 
-    def deliver(self, messages: List[Message], source: str, now: int) -> List[Output]:
-        """Messages another ensemble sent here; each is checked, then routed to its process."""
+    def deliver(self, messages: List[Message], source: str, now: int, signed: bool = False) -> List[Output]:
+        """Messages another ensemble sent here; each is checked, then routed to its process.
+        ``signed``: they came in a control transmission the runtime manager signed."""
         out: List[Output] = []
         from_rtm = source == self.routes.get(self.runtime_manager)
         known = from_rtm or source in self._addresses
@@ -376,7 +387,12 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: refused %s from %s: only the runtime manager may send it",
                                  self.ensemble, kind.name, source)
                 continue
-            if kind is _CODE and not self.admits_code(source):
+            if kind.layer is not _DATA and self.requires_signature and not signed:
+                self.counters.incr("refused.unsigned_control")
+                self.log.warning("%s: refused %s from %s: not signed by the runtime manager's key",
+                                 self.ensemble, kind.name, source)
+                continue
+            if kind is _CODE and not (signed or self.admits_code(source)):
                 self.counters.incr("refused.code_unauthenticated")
                 self.log.error("%s: refused SQ code from %s: the transport does not authenticate it "
                                "(set a cluster key)", self.ensemble, source)
@@ -393,7 +409,9 @@ class NetworkCore(AppCore):
         self.counters.incr("refused.join_address")
         reason = "the join declares address %r but comes from %s" % (declared, source)
         self.log.warning("%s: refused a join: %s", self.ensemble, reason)
-        return [Transmission(source, [Message(NetMsg.JOIN_RESULT, (False, reason, {}), Recipient.NETWORK)], True)]
+        nonce = join.payload.get("nonce", "") if isinstance(join.payload, dict) else ""
+        answer = Message(NetMsg.JOIN_RESULT, (False, reason, {}, nonce), Recipient.NETWORK)
+        return [Transmission(source, [answer], True, target=source)]
 
     def _route_local(self, message: Message, now: int) -> List[Output]:
         if message.recipient is _NETWORK:

@@ -24,11 +24,12 @@ from appliance.net.address import BadAddress, parse_address
 from appliance.runtime.core import MALFORMED, status_reply
 from appliance.runtime.counters import Counters
 from appliance.runtime.network import NetworkCore
+from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an_ensemble
 
 log = logging.getLogger("appliance.network")
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
-_NETWORK, _STATUS = Recipient.NETWORK, NetMsg.STATUS
+_NETWORK, _STATUS, _SIGNED = Recipient.NETWORK, NetMsg.STATUS, NetMsg.SIGNED
 
 
 def is_loopback(address: str) -> bool:
@@ -53,10 +54,18 @@ class NetworkManager:
 
     recipient = Recipient.NETWORK
 
-    def __init__(self, core: NetworkCore, endpoint: Endpoint, closed_network: bool = False) -> None:
+    def __init__(self, core: NetworkCore, endpoint: Endpoint, closed_network: bool = False,
+                 signer: Optional[ControlSigner] = None, verifier: Optional[ControlVerifier] = None) -> None:
         self.core = core
         self.endpoint = endpoint
         self.closed_network = closed_network
+        #: On the runtime manager's ensemble, with the manager's private key: signs control it sends.
+        self.signer = signer
+        #: With the manager's public key: opens signed control, and nothing else is admitted.
+        self.verifier = verifier
+        if verifier is not None:
+            core.requires_signature = True
+            core.next_nonce = verifier.next_nonce
         #: What the process itself refused (undecodable datagrams, messages for no process).
         self.counters = Counters()
         core.admits_code = self.admits_code
@@ -159,9 +168,11 @@ class NetworkManager:
 
     def _transmit(self, transmission: Transmission, now: int, local: int) -> List[Output]:
         self._transport_changed = True
+        messages = transmission.messages
         try:
-            self.endpoint.send(transmission.address, encode_messages(transmission.messages),
-                               transmission.reliable, local)
+            if self.signer is not None and transmission.target and changes_an_ensemble(messages):
+                messages = [self.signer.seal(transmission.address, transmission.target, encode_messages(messages))]
+            self.endpoint.send(transmission.address, encode_messages(messages), transmission.reliable, local)
         except Exception as exc:  # whatever the codec or the transport refuses: reported, never raised
             return self.core.unsendable(transmission, "%s: %s" % (type(exc).__name__, exc))
         return []
@@ -177,14 +188,31 @@ class NetworkManager:
                     log.warning("%s: undecodable message from %s: %s", self.core.ensemble, event.peer, exc)
                     continue
                 outputs = self._deliver(messages, event.peer, now)
+                if outputs is None:
+                    continue
             else:  # SendFailed
                 outputs = self.core.transmission_failed(event.peer, event.reason)
             out.extend(self._route(outputs, now, local))
         return out
 
-    def _deliver(self, messages: List[Message], source: str, now: int) -> List[Output]:
+    def _deliver(self, messages: List[Message], source: str, now: int) -> Optional[List[Output]]:
+        signed = False
+        if messages and messages[0].msg_type is _SIGNED:
+            if self.verifier is None:
+                self.counters.incr("refused.signed_without_key")  # no manager key here to check it
+                log.warning("%s: refused signed control from %s: no manager public key is configured",
+                            self.core.ensemble, source)
+                return None
+            core = self.core
+            opened, refusal = self.verifier.open(messages[0].payload, (core.ensemble, core.address),
+                                                 core.join_nonce)
+            if opened is None:
+                self.counters.incr("refused." + refusal)
+                log.warning("%s: refused signed control from %s: %s", core.ensemble, source, refusal)
+                return None
+            messages, signed = opened, True
         try:
-            return self.core.deliver(messages, source, now)
+            return self.core.deliver(messages, source, now, signed)
         except MALFORMED as exc:  # a decodable message whose fields are not what its type says
             self.counters.incr("refused.malformed")
             log.warning("%s: refused a malformed transmission from %s: %s", self.core.ensemble, source, exc)

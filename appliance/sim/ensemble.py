@@ -20,6 +20,7 @@ from collections import deque
 from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
 
 import simpy
+from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.net import Endpoint, TransportConfig
@@ -32,6 +33,7 @@ from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import RUNTIME_MANAGER, NetworkCore
 from appliance.runtime.network_manager import NetworkManager
+from appliance.runtime.signing import ControlSigner, ControlVerifier
 from appliance.runtime.sync import InputTokenCore
 from appliance.runtime.timers import IDLE
 from appliance.sim.link import SimNetwork, derived_rng
@@ -50,12 +52,17 @@ class SimWorld:
     """One simulation: the simpy environment, the network, and its seed."""
 
     def __init__(self, seed: int = 0, impairment: Impairment = Impairment(),
-                 transport: TransportConfig = TransportConfig(), key: Optional[bytes] = None) -> None:
+                 transport: TransportConfig = TransportConfig(), key: Optional[bytes] = None,
+                 manager_key: Optional[Ed25519PrivateKey] = None) -> None:
         self.env = simpy.Environment()
         self.seed = seed
         self.network = SimNetwork(self.env, seed, impairment)
         self.transport = transport
+        #: The cluster key: the transport authenticates every datagram with it.
         self.key = key
+        #: The runtime manager's private key: it signs its control messages, and every
+        #: other ensemble holds the public half and refuses control it did not sign.
+        self.manager_key = manager_key
 
     @property
     def now(self) -> int:
@@ -125,7 +132,7 @@ class SimEnsemble:
         endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key)
         # SimNetwork carries datagrams only between ensembles of this process: it is closed.
         self.network = NetworkManager(NetworkCore(name, self.address, **self._network_options()), endpoint,
-                                      closed_network=True)
+                                      closed_network=True, **self._signing(world, boot))
         #: The process cores beside the network manager, by the recipient they serve.
         self.cores: Dict[Recipient, Core] = {
             Recipient.INPUT_TOKENS: InputTokenCore(name),
@@ -147,6 +154,12 @@ class SimEnsemble:
 
     def _network_options(self) -> Dict[str, Any]:
         return {}
+
+    def _signing(self, world: SimWorld, boot: int) -> Dict[str, Any]:
+        if world.manager_key is None:
+            return {}
+        secret = derived_rng(world.seed, "nonce", self.name, str(boot)).getrandbits(128).to_bytes(16, "big")
+        return {"verifier": ControlVerifier(world.manager_key.public_key(), secret)}
 
     # -- the seeds' ensemble API ------------------------------------------------------
 
@@ -354,6 +367,11 @@ class SimRuntimeManager(SimEnsemble):
 
     def _network_options(self) -> Dict[str, Any]:
         return {"hosts_runtime_manager": True}
+
+    def _signing(self, world: SimWorld, boot: int) -> Dict[str, Any]:
+        if world.manager_key is None:
+            return {}
+        return {"signer": ControlSigner(world.manager_key, boot_session(world.seed, "manager:" + self.name, boot))}
 
     def observe(self, message: Message) -> None:
         kind = message.msg_type

@@ -191,7 +191,8 @@ class Manager:
 def _join_result(outputs):
     [reply] = [o for o in outputs if o.msg_type is NetMsg.FORWARD_TO_ADDRESS]
     address, [result] = reply.payload
-    return address, result.payload
+    accepted, reason, routes, _nonce = result.payload
+    return address, (accepted, reason, routes)
 
 
 def test_a_join_is_accepted_with_the_routing_table():
@@ -324,7 +325,7 @@ def test_a_join_must_come_from_the_address_it_declares():
     forged = Message(RuntimeMsg.JOIN, {"name": "e2", "address": "sim:victim"}, Recipient.RUNTIME_MANAGER)
     [reply] = core.deliver([forged], "sim:attacker", now=0)
     assert isinstance(reply, Transmission) and reply.address == "sim:attacker"
-    accepted, reason, _ = reply.messages[0].payload
+    accepted, reason, _, _ = reply.messages[0].payload
     assert not accepted and "declares address 'sim:victim'" in reason
 
 
