@@ -81,6 +81,7 @@ class NetMsg(_LayeredType):
     REPORT = 121  # [Message] for the runtime manager, wherever it is
     FORWARD_TO_ADDRESS = 122  # (address, [Message]): reply to an ensemble not yet routed (join)
     STATUS = 130  # request id
+    SUBSCRIBE = 131  # None: the client that sends it hears this ensemble's ClientMsg reports
     SIGNED = 140  # (body, signature): control from the runtime manager, signed (runtime/signing.py)
     END = 200
 
@@ -98,7 +99,9 @@ class RuntimeMsg(_LayeredType):
     SQ_ERROR = 115  # (app, ensemble, sq, one-line error, traceback text)
     DELIVERY_FAILED = 116  # ([ensemble names], reason): the transport gave up (local, never from the network)
     MEMBER_CLOCK = 117  # (ensemble, offset, delay): its clock's offset to the RTM's, and the probe's round trip
+    MEMBER_STATUS = 118  # (request id, ensemble, process, status): a member's answer to a relayed STATUS
     STATUS = 130  # request id
+    CLUSTER_STATUS = 131  # request id: STATUS, and every member's processes' too (as "member/process")
     END = 200
 
 

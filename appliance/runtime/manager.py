@@ -37,7 +37,7 @@ from appliance.runtime.app import (
     RunOptions,
 )
 from appliance.runtime.code import program_to_wire
-from appliance.runtime.core import Core
+from appliance.runtime.core import Core, status_reply
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.system import EnsembleDescription
 from appliance.system.description import SystemFileError
@@ -48,6 +48,8 @@ from appliance.timing import FOREVER, Interval
 MAX_ENSEMBLES = 4096
 #: Deployments remembered (the newest); older ones are forgotten.
 MAX_APPS = 16
+#: Cluster status requests whose members' answers are still relayed (the newest).
+MAX_RELAYS = 64
 
 _PROCESSES = (Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK)
 
@@ -82,11 +84,16 @@ class RuntimeManagerCore(Core):
         #: Each member's clock offset to this one's (its clock minus this one's) and the
         #: round trip it was measured over, as the member reported it after joining.
         self.clocks: Dict[str, Tuple[int, int]] = {}
+        #: Status requests relayed to the members: relay id -> the client's request id.
+        self._relays: OrderedDict[Any, Any] = OrderedDict()
+        self._relay_count = 0
         self.apps: List[App] = []
         self._deployments = 0
         self.on(RuntimeMsg.JOIN, self._join)
         self.on(RuntimeMsg.CLOCK_PROBE, self._clock_probe)
         self.on(RuntimeMsg.MEMBER_CLOCK, self._member_clock)
+        self.on(RuntimeMsg.CLUSTER_STATUS, self._cluster_status)
+        self.on(RuntimeMsg.MEMBER_STATUS, self._member_status)
         self.on(RuntimeMsg.INSTANTIATE_AND_MAP, self._instantiate_and_map)
         self.on(RuntimeMsg.SQS_READY, self._ready)
         self.on(RuntimeMsg.TEARDOWN, self._teardown_request)
@@ -157,6 +164,30 @@ class RuntimeManagerCore(Core):
         self.log.info("ensemble %s: clock %+.3f ms off the runtime manager's (round trip %.3f ms)",
                       name, offset / 1000, delay / 1000)
         return [Message(ClientMsg.MEMBER, (name, member.address, offset, delay), Recipient.CLIENT)]
+
+    def _cluster_status(self, request: Any, now: int) -> List[Output]:
+        """This process's status, and a status request to every member's three processes,
+        whose answers come back as MEMBER_STATUS and go to the client as ``member/process``."""
+        self._relay_count += 1
+        relay = ("relay", self._relay_count)
+        self._relays[relay] = request
+        while len(self._relays) > MAX_RELAYS:
+            self._relays.popitem(last=False)
+        out: List[Output] = [status_reply(request, self.process, self.status(now))]
+        for name in self.members:
+            if name != self.ensemble:
+                out.append(_to(name, Message(SyncMsg.STATUS, relay, Recipient.INPUT_TOKENS),
+                               Message(ExecuteMsg.STATUS, relay, Recipient.EXECUTE),
+                               Message(NetMsg.STATUS, relay, Recipient.NETWORK)))
+        return out
+
+    def _member_status(self, payload: Any, now: int) -> List[Output]:
+        relay, ensemble, process, status = payload
+        request = self._relays.get(relay) if isinstance(relay, tuple) else None
+        if request is None or ensemble not in self.members:
+            self.counters.incr("late_status")
+            return []
+        return [status_reply(request, "%s/%s" % (ensemble, process), status)]
 
     def _refuse(self, address: Any, reason: str, nonce: str) -> List[Output]:
         self.counters.incr("refused.join")

@@ -2,6 +2,7 @@
 arrives from other ensembles, and is the ensemble's link to the runtime manager."""
 from __future__ import annotations
 
+from collections import OrderedDict
 from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from appliance.ipc import (
@@ -19,6 +20,7 @@ from appliance.ipc import (
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.runtime import reports
 from appliance.runtime.core import AppCore
+from appliance.runtime.counters import Counters
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 from appliance.timing import Interval
 
@@ -31,7 +33,7 @@ Destination = Tuple[str, str, int]  # (ensemble, SQ, input port)
 #: runtime manager's own host (its command line), never for the network.
 _TO_MANAGER_FROM_NETWORK = frozenset([
     RuntimeMsg.JOIN, RuntimeMsg.LOG_OUTPUT, RuntimeMsg.SQS_READY, RuntimeMsg.SQS_REMOVED, RuntimeMsg.SQ_ERROR,
-    RuntimeMsg.CLOCK_PROBE, RuntimeMsg.MEMBER_CLOCK,
+    RuntimeMsg.CLOCK_PROBE, RuntimeMsg.MEMBER_CLOCK, RuntimeMsg.MEMBER_STATUS,
 ])
 
 #: What another ensemble may ask of this one's processes. Everything else (an
@@ -40,7 +42,24 @@ _FROM_NETWORK = frozenset([
     SyncMsg.INPUT_TOKEN, SyncMsg.INSTANTIATE_SQS, SyncMsg.START_SQS, SyncMsg.REMOVE_SQS,
     ExecuteMsg.INSTANTIATE_SQS, ExecuteMsg.REMOVE_SQS,
     NetMsg.INSTANTIATE_SQS, NetMsg.REMOVE_SQS, NetMsg.ADD_ROUTES, NetMsg.JOIN_RESULT, NetMsg.CLOCK_REPLY,
+    SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS,  # relayed by the runtime manager: answered to it
 ])
+
+#: What a client of the local control channel (a command on this host: ``appliance status``,
+#: ``deploy``, ``rtm``) may ask: every process's status, to hear the ensemble's reports, and
+#: (of the runtime manager) to deploy and tear down. Never admitted from elsewhere.
+_FROM_CLIENT = frozenset([
+    SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS, RuntimeMsg.STATUS, RuntimeMsg.CLUSTER_STATUS,
+    NetMsg.SUBSCRIBE, RuntimeMsg.INSTANTIATE_AND_MAP, RuntimeMsg.TEARDOWN,
+])
+_STATUS_REQUESTS = frozenset([SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS, RuntimeMsg.STATUS,
+                              RuntimeMsg.CLUSTER_STATUS])
+#: Clients that hear the reports at once (the newest kept), and status requests whose
+#: answers are still awaited (the newest kept).
+MAX_CLIENTS = 8
+MAX_PENDING_STATUS = 256
+#: Where a status answer goes when the runtime manager relayed the request.
+_TO_RUNTIME_MANAGER = ""
 
 #: First wait for the runtime manager's answer to a join (local clock); each retry
 #: waits twice as long, up to JOIN_RETRY_MAX.
@@ -130,6 +149,15 @@ class NetworkCore(AppCore):
         #: Where a new join's nonce comes from (the verifier of signed control, when there is one).
         self.next_nonce: Callable[[], str] = lambda: ""
         self.join_nonce = ""
+        #: Whether a source is a client of the local control channel (this host's commands);
+        #: ``NetworkManager`` says. Alone, the core has no such clients.
+        self.admits_client: Callable[[str], bool] = lambda source: False
+        #: Client addresses that hear the ensemble's reports, oldest first.
+        self.clients: OrderedDict[str, None] = OrderedDict()
+        #: Status request id -> the client address to answer (or the runtime manager).
+        self._pending_status: OrderedDict[Any, str] = OrderedDict()
+        #: What the process around the core adds to its status (transport counters, ...).
+        self.shell_status: Callable[[], Dict[str, Any]] = lambda: {}
         self.address = address
         self.hosts_runtime_manager = hosts_runtime_manager
         self.runtime_manager = runtime_manager
@@ -350,8 +378,51 @@ class NetworkCore(AppCore):
         status.update(routes=dict(self.routes), joined=self.joined, join_error=self.join_error,
                       runtime_manager=self.runtime_manager, sqs=sorted(self.forward),
                       clock_offset=self.clock[0] if self.clock else None,
-                      clock_delay=self.clock[1] if self.clock else None)
+                      clock_delay=self.clock[1] if self.clock else None, clients=list(self.clients))
+        extra = self.shell_status()
+        if "counters" in extra:
+            status["counters"] = Counters.merged([status["counters"], extra.pop("counters")])
+        status.update(extra)
         return status
+
+    # -- the local control channel -------------------------------------------------
+
+    def to_client(self, message: Message) -> Optional[List[Output]]:
+        """A report for the client (``Recipient.CLIENT``): a status answer goes to whoever
+        asked (a client on this host, or the runtime manager that relayed the request),
+        anything else to every subscribed client. None when no client over the network
+        wants it: it is for a client in this process (the simulated harness)."""
+        if message.msg_type is ClientMsg.STATUS:
+            request, process, status = message.payload
+            reply_to = self._pending_status.get(_key(request))
+            if reply_to == _TO_RUNTIME_MANAGER:
+                return self._report([Message(RuntimeMsg.MEMBER_STATUS, (request, self.ensemble, process, status),
+                                             Recipient.RUNTIME_MANAGER)], 0)
+            if reply_to is not None:
+                return [Transmission(reply_to, [message], True, target=reply_to)]
+            return None
+        if self.clients:
+            return [Transmission(address, [message], True, target=address) for address in self.clients]
+        return None
+
+    def _client_request(self, message: Message, source: str, now: int) -> List[Output]:
+        kind = message.msg_type
+        self._remember(self.clients, source, None, MAX_CLIENTS)
+        if kind is NetMsg.SUBSCRIBE:
+            return []
+        if kind in _STATUS_REQUESTS:
+            self._remember(self._pending_status, _key(message.payload), source, MAX_PENDING_STATUS)
+        if message.recipient is _RUNTIME_MANAGER and not self.hosts_runtime_manager:
+            self.counters.incr("refused.not_runtime_manager")
+            return []
+        return self._route_local(message, now)
+
+    @staticmethod
+    def _remember(table: OrderedDict[Any, Any], key: Any, value: Any, limit: int) -> None:
+        table.pop(key, None)
+        table[key] = value
+        while len(table) > limit:
+            table.popitem(last=False)
 
     # -- messages in ----------------------------------------------------------------
 
@@ -363,6 +434,14 @@ class NetworkCore(AppCore):
         known = from_rtm or source in self._addresses
         for message in messages:
             kind = message.msg_type
+            if kind in _FROM_CLIENT and not from_rtm:
+                if self.admits_client(source):
+                    out.extend(self._client_request(message, source, now))
+                else:
+                    self.counters.incr("refused.client_not_local")
+                    self.log.warning("%s: refused %s from %s: only a client on this host may ask it",
+                                     self.ensemble, kind.name, source)
+                continue
             if message.recipient is _RUNTIME_MANAGER:
                 if not self.hosts_runtime_manager:
                     self.counters.incr("refused.not_runtime_manager")
@@ -392,6 +471,9 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: refused %s from %s: not signed by the runtime manager's key",
                                  self.ensemble, kind.name, source)
                 continue
+            if kind in _STATUS_REQUESTS:  # relayed by the runtime manager: the answer goes back to it
+                self._remember(self._pending_status, _key(message.payload), _TO_RUNTIME_MANAGER,
+                               MAX_PENDING_STATUS)
             if kind is _CODE and not (signed or self.admits_code(source)):
                 self.counters.incr("refused.code_unauthenticated")
                 self.log.error("%s: refused SQ code from %s: the transport does not authenticate it "
@@ -450,6 +532,15 @@ class NetworkCore(AppCore):
         return [reports.to_runtime_manager(Message(
             RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, transmission.origin, line, "", ""),
             Recipient.RUNTIME_MANAGER))]
+
+
+def _key(request: Any) -> Any:
+    """A status request id as a dict key (ids are the client's, any codec value)."""
+    try:
+        hash(request)
+    except TypeError:
+        return repr(request)
+    return request
 
 
 def _output_record(app: Any, sq: str, port: int, value: Any, interval: Interval, ensemble: str) -> list:

@@ -21,7 +21,7 @@ from appliance.ipc import Message, NetMsg, Output, Recipient, Transmission
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
 from appliance.net import Delivered, Endpoint
 from appliance.net.address import BadAddress, parse_address
-from appliance.runtime.core import MALFORMED, status_reply
+from appliance.runtime.core import MALFORMED
 from appliance.runtime.counters import Counters
 from appliance.runtime.network import NetworkCore
 from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an_ensemble
@@ -29,7 +29,7 @@ from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an
 log = logging.getLogger("appliance.network")
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
-_NETWORK, _STATUS, _SIGNED = Recipient.NETWORK, NetMsg.STATUS, NetMsg.SIGNED
+_NETWORK, _CLIENT, _SIGNED = Recipient.NETWORK, Recipient.CLIENT, NetMsg.SIGNED
 
 
 def is_loopback(address: str) -> bool:
@@ -69,6 +69,8 @@ class NetworkManager:
         #: What the process itself refused (undecodable datagrams, messages for no process).
         self.counters = Counters()
         core.admits_code = self.admits_code
+        core.admits_client = self.admits_client
+        core.shell_status = self._shell_status
         # The transport's next deadline, cached: asking the endpoint scans its busy peers,
         # and a shell asks after every message. Only a call into the endpoint changes it.
         self._transport_due: Optional[int] = None
@@ -76,6 +78,11 @@ class NetworkManager:
 
     def admits_code(self, source: str) -> bool:
         return self.endpoint.authenticated or self.closed_network or is_loopback(source)
+
+    def admits_client(self, source: str) -> bool:
+        """A client of the local control channel is a command on this host: a loopback
+        source (the simulator's closed network has none: its harness is in-process)."""
+        return not self.closed_network and is_loopback(source)
 
     # -- what the shell feeds in ----------------------------------------------------
     #
@@ -85,9 +92,12 @@ class NetworkManager:
 
     def handle(self, message: Message, now: int, local: int) -> List[Message]:
         """A message for this process from the ensemble's other processes or its client."""
-        if message.msg_type is _STATUS and message.recipient is _NETWORK:
-            return [status_reply(message.payload, self.core.process, self.status(now))]
         return self._route(self.core.handle(message, now), now, local)
+
+    def to_client(self, message: Message, now: int, local: int) -> List[Message]:
+        """A report another process made for the client: to the clients over the network
+        that want it, or back (returned) for a client in this process."""
+        return self._route([message], now, local)
 
     def receive_datagram(self, datagram: bytes, source: str, now: int, local: int) -> List[Message]:
         self._transport_changed = True
@@ -138,11 +148,8 @@ class NetworkManager:
     def datagrams_to_send(self) -> List[Tuple[bytes, str]]:
         return self.endpoint.datagrams_to_send()
 
-    def status(self, now: int) -> dict:
-        status = self.core.status(now)
-        status["counters"] = Counters.merged([status["counters"], self.counters.as_dict()])
-        status["transport"] = self.endpoint.stats()
-        return status
+    def _shell_status(self) -> dict:
+        return {"counters": self.counters.as_dict(), "transport": self.endpoint.stats()}
 
     # -- inside ---------------------------------------------------------------------
 
@@ -158,6 +165,12 @@ class NetworkManager:
                 more = self._transmit(out, now, local)
             elif out.recipient is _NETWORK:
                 more = self.core.handle(out, now)
+            elif out.recipient is _CLIENT:
+                routed = self.core.to_client(out)
+                if routed is None:
+                    messages.append(out)
+                    continue
+                more = routed
             else:
                 messages.append(out)
                 continue

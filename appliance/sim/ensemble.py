@@ -278,8 +278,9 @@ class SimEnsemble:
                     core = cores.get(recipient)
                     if core is not None:
                         queue.extend(core.handle(message, now))
-                    elif recipient is _CLIENT:
-                        self._to_client(message)
+                    elif recipient is _CLIENT:  # unless the network manager owes it to another ensemble
+                        for report in network.to_client(message, now, local):
+                            self._to_client(report)
                     else:
                         network.refuse(message)
         finally:

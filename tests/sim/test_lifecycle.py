@@ -134,3 +134,19 @@ def test_unsynchronised_clocks_change_which_deadlines_are_met():
     assert skewed.summary["deadline_met"] + skewed.summary["deadline_missed"] == 20
     assert skewed.summary["deadline_missed"] > 0
     assert skewed.summary["warnings"]  # and the deploy said the clocks were too far apart
+
+
+def test_a_cluster_status_request_gathers_every_members_processes_through_the_runtime_manager():
+    world = SimWorld(seed=4, impairment=Impairment(latency=500))
+    heard = []
+    rtm = SimRuntimeManager(world, client=lambda e, m: heard.append(m))
+    for name in ("a", "b"):
+        SimEnsemble(world, name).connect_to_ticktalk_network(rtm.address)
+    world.run(100_000)
+    rtm.post(Message(RuntimeMsg.CLUSTER_STATUS, 77, Recipient.RUNTIME_MANAGER))
+    world.run(world.now + 100_000)
+    answers = {m.payload[1]: m.payload[2] for m in heard if m.msg_type is ClientMsg.STATUS and m.payload[0] == 77}
+    assert set(answers) == {"runtime_manager", "a/input_tokens", "a/execute", "a/network", "b/input_tokens",
+                            "b/execute", "b/network"}
+    assert answers["a/network"]["joined"] is True and answers["a/network"]["clock_offset"] == 0
+    assert [m["name"] for m in answers["runtime_manager"]["members"]] == ["runtime-manager", "a", "b"]

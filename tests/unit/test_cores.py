@@ -311,7 +311,8 @@ def test_the_runtime_manager_takes_no_deployment_or_teardown_from_the_network():
     core.handle(Message(NetMsg.ADD_ROUTES, {"e1": "sim:e1"}, Recipient.NETWORK), now=0)
     for kind in (RuntimeMsg.INSTANTIATE_AND_MAP, RuntimeMsg.TEARDOWN, RuntimeMsg.END):
         assert core.deliver([Message(kind, None, Recipient.RUNTIME_MANAGER)], "sim:e1", now=1) == []
-    assert core.counters.get("refused.not_from_network") == 3
+    # Deploying and tearing down are for a client on the manager's own host, never another ensemble.
+    assert core.counters.get("refused.client_not_local") == 2 and core.counters.get("refused.not_from_network") == 1
     report = Message(RuntimeMsg.SQS_READY, ("app", "e1", 1, []), Recipient.RUNTIME_MANAGER)
     assert core.deliver([report], "sim:e1", now=1) == [report]
     assert core.deliver([report], "sim:stranger", now=1) == []
