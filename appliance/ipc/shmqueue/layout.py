@@ -1,0 +1,58 @@
+"""The segment's layout: one header, then the control ring, then the data ring.
+
+Every word is a native-endian u64 (the segment never leaves the machine)::
+
+    @0    magic + layout version, control ring bytes, data ring bytes, control timeout (µs)
+    @64   next sequence number, got, dropped, waiting,
+          control head, control tail, data head, data tail,
+          high-water mark (messages), high-water mark (bytes), control messages put, doorbells rung
+    @160  producers waiting for control room, epoch of the consumer's last wake-up for them
+    @176  control puts that waited, control puts that timed out
+    @256  the control ring, then the data ring
+
+Producers read and write the twelve words at 64 in one struct call each way,
+the consumer the first eight. ``pack_into`` writes words in order, so the
+sequence number is written before the heads: a producer killed in between
+leaves a gap in the numbers, never a published record whose number is not taken.
+
+A record is a 16-byte header (payload length, sequence number) and the payload,
+padded to 16 bytes. Ring positions are byte counters that only grow; the
+offset in the ring is the position modulo its size.
+"""
+import fcntl
+import struct
+
+MAGIC = b"APLQ\x00\x00\x00\x02"  # layout version 2
+META = struct.Struct("=8sQQQ")
+STATE_AT = 64
+PRODUCER = struct.Struct("=12Q")
+CONSUMER = struct.Struct("=8Q")
+RING_POSITIONS = struct.Struct("=4Q")
+DROPPED_AT = STATE_AT + 16
+WAITING_AT = STATE_AT + 24
+POSITIONS_AT = STATE_AT + 32
+DATA_TAIL_AT = STATE_AT + 56
+WAITERS_AT = 160
+WAITERS = struct.Struct("=2Q")
+WAITS_AT = 176
+COUNTS = struct.Struct("=2Q")  # waits, timeouts
+TIMEOUTS_AT = 184
+RINGS_AT = 256
+RECORD = struct.Struct("=QQ")
+HEADER = RECORD.size
+WORD = struct.Struct("=Q")
+
+# Bound once: these run for every message.
+read_producer, write_producer = PRODUCER.unpack_from, PRODUCER.pack_into
+read_consumer, write_consumer = CONSUMER.unpack_from, CONSUMER.pack_into
+read_record, write_record = RECORD.unpack_from, RECORD.pack_into
+flock, LOCK_EX, LOCK_UN = fcntl.flock, fcntl.LOCK_EX, fcntl.LOCK_UN
+
+
+def record_size(length: int) -> int:
+    """Ring bytes a payload of ``length`` bytes takes, with its header and padding."""
+    return (length + HEADER + 15) & -16
+
+
+def bump(buf: memoryview, at: int) -> None:
+    WORD.pack_into(buf, at, WORD.unpack_from(buf, at)[0] + 1)
