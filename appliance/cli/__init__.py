@@ -12,11 +12,11 @@ import sys
 from typing import List, Optional
 
 from appliance import __version__
-from appliance.cli import build, demo, graph, keygen, plot, simulate
+from appliance.cli import build, demo, deploy, ensemble, graph, keygen, plot, rtm, simulate, status
 from appliance.cli.errors import UsageError
 from appliance.program.errors import ProgramError
 
-COMMANDS = (build, simulate, graph, plot, demo, keygen)
+COMMANDS = (build, simulate, graph, plot, demo, rtm, ensemble, deploy, status, keygen)
 
 EPILOG = """examples (from the repository root):
   appliance demo

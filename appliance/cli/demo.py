@@ -1,24 +1,45 @@
-"""``appliance demo``: the camera-fusion example end to end, explained."""
+"""``appliance demo``: an example end to end, explained: on real processes here, or simulated."""
 from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import shlex
+import signal
+import subprocess
 import sys
 import tempfile
 from importlib import metadata
+from typing import List
 
+from appliance.cli import values
 from appliance.cli.errors import UsageError
+from appliance.cli.rtm import run_program
+from appliance.device.run import settings_from
 from appliance.net.impairment import Impairment
 from appliance.program.loader import load_program
-from appliance.runtime.app import RunOptions
-from appliance.runtime.outputs import JsonLinesWriter
+from appliance.runtime.app import OutputRecord, RunOptions
+from appliance.runtime.outputs import JsonLinesWriter, jsonable
 from appliance.sim.harness import simulate
 from appliance.system import load_system
 
-INTRO = """\
-appliance demo: two cameras, one GPU, a deadline and a Plan B.
+DEVICES_INTRO = """\
+appliance demo: a program on three real process trees on this machine.
+
+A runtime manager and two ensembles, `left` and `right`, start here as the
+devices of a cluster would: each is an ensemble of OS processes (input tokens,
+execute, network manager, and the runtime manager's own) on shared-memory
+queues, and they talk over UDP on loopback. The ensembles join, the runtime
+manager maps examples/diamond.py onto them, deploys it and runs it for %g s:
+every 10 ms a counter samples, one SQ doubles it, another squares it, and a
+timed join pairs the two results of the same sample. Each output is printed
+as the runtime manager logs it (times in ms from the first sample; latency
+from the sample's tick to the log).
+"""
+
+SIMULATED_INTRO = """\
+appliance demo --simulated: two cameras, one GPU, a deadline and a Plan B.
 
 Three simulated devices join a simulated runtime manager: two Raspberry Pis
 with one camera each and a Jetson with a GPU (examples/camera_fusion.system.json).
@@ -33,10 +54,15 @@ instead (Plan B).
 
 def add_parser(sub) -> None:
     p = sub.add_parser("demo", help="run an example end to end and explain it",
-                       description="Simulate the camera-fusion example on three ensembles and explain the "
-                       "output.", epilog="example:\n  appliance demo --seed 3\n",
+                       description="Run the diamond example on a runtime manager and two ensembles started "
+                       "here as real process trees on loopback; or, with --simulated, simulate the "
+                       "camera-fusion example on three ensembles.",
+                       epilog="examples:\n  appliance demo\n  appliance demo --simulated --seed 3\n",
                        formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--seed", type=int, default=1, help="seed for the simulated network (default 1)")
+    p.add_argument("--simulated", action="store_true", help="simulate the camera-fusion example instead")
+    p.add_argument("--seed", type=int, default=1, help="seed of the mapping (and of the simulated network)")
+    p.add_argument("--duration", type=values.seconds, default=0.5, metavar="SECONDS",
+                   help="how long the streams sample on the devices (default 0.5)")
     p.set_defaults(run=run)
 
 
@@ -71,10 +97,64 @@ def command_name() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    return run_simulated(args) if args.simulated else run_devices(args)
+
+
+def run_devices(args: argparse.Namespace) -> int:
+    graph = load_program(os.path.join(examples_dir(), "diamond.py"))
+    print(DEVICES_INTRO % args.duration)
+    settings, sock = settings_from({"name": "runtime-manager", "listen": "127.0.0.1:0"}, None,
+                                   hosts_runtime_manager=True,
+                                   log_level=logging.DEBUG if args.debug else logging.ERROR)
+    ensembles: List[subprocess.Popen] = []
+    first: List[int] = []
+    with tempfile.TemporaryFile() as logs:
+
+        def start_ensembles(address: str) -> None:
+            for name in ("left", "right"):
+                ensembles.append(subprocess.Popen(
+                    [sys.executable, "-m", "appliance", "ensemble", "--name", name, "--rtm", address,
+                     "--listen", "127.0.0.1:0"], stdout=subprocess.DEVNULL, stderr=logs))
+
+        def show(record: OutputRecord) -> None:
+            tick = (record.start + record.stop) // 2
+            if not first:
+                first.append(tick)
+            print("  %8.1f ms  %s = %-32s from %-5s  latency %.2f ms"
+                  % ((tick - first[0]) / 1000, record.sq, json.dumps(jsonable(record.value)), record.ensemble,
+                     (record.logged_at - tick) / 1000), flush=True)
+
+        options = RunOptions(strategy="random", seed=args.seed, duration=int(round(args.duration * 1e6)))
+        try:
+            code = run_program(settings, sock, graph, options, 2, 60.0, show, None, args.debug, "demo",
+                               joining=start_ensembles)
+        finally:
+            stop_all(ensembles)
+        failed = [e for e in ensembles if e.returncode not in (0, -signal.SIGTERM)]
+        if failed:
+            logs.seek(0)
+            sys.stderr.write(logs.read().decode("utf-8", "replace"))
+    print("\nAll three process trees have stopped. Try: %s demo --simulated" % command_name())
+    return code or (1 if failed else 0)
+
+
+def stop_all(processes: List[subprocess.Popen]) -> None:
+    """SIGTERM each (each stops its own processes in order and removes its queues), then wait."""
+    for process in processes:
+        process.terminate()
+    for process in processes:
+        try:
+            process.wait(15)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait()
+
+
+def run_simulated(args: argparse.Namespace) -> int:
     examples = examples_dir()
     graph = load_program(os.path.join(examples, "camera_fusion.py"))
     system = load_system(os.path.join(examples, "camera_fusion.system.json"))
-    print(INTRO)
+    print(SIMULATED_INTRO)
     out_path = os.path.join(tempfile.gettempdir(), "appliance-demo-outputs.jsonl")
     with open(out_path, "w", encoding="utf-8") as out:
         result = simulate(graph, system, RunOptions(seed=args.seed, duration=2_000_000),

@@ -7,7 +7,7 @@ import os
 import sys
 from typing import IO, Any, Dict, List, Optional
 
-from appliance.cli import values
+from appliance.cli import report, values
 from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.checks import warnings_for
@@ -113,7 +113,7 @@ def run(args: argparse.Namespace) -> int:
         print("appliance simulate: warning: %s" % warning, file=sys.stderr)
     if s["ran"]:
         print_summary(result, graph, len(ensembles), args)
-    print_errors(result, args.debug)
+    report.print_errors(s, args.debug, "simulate")
     if s["phase"] != "finished":
         print("appliance simulate: error: %s" % s["error"], file=sys.stderr)
     return 2 if s["sq_errors"] or s["phase"] != "finished" else 0
@@ -143,69 +143,10 @@ def _progress_bar(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def _causes(table: Dict[str, int]) -> str:
-    return ", ".join("%s %d" % kv for kv in sorted(table.items())) or "none"
-
-
 def print_summary(result: SimulationResult, graph: Graph, ensembles: int, args: argparse.Namespace) -> None:
-    s = result.summary
     print("simulated %s on %d ensemble(s) for %g s (seed %d, latency %g ms, jitter %g ms, loss %g)"
           % (graph.name, ensembles, args.duration, args.seed, args.latency_ms, args.jitter_ms, args.loss))
-    rows = [
-        ("outputs logged", "%d%s" % (result.outputs, "  -> %s" % args.out if args.out else "")),
-        ("stream samples", str(s["samples"])),
-        ("SQ executions", str(s["executions"])),
-    ]
-    if s["deadlines"]:
-        detail = ", ".join("%s %d/%d" % (sq, d["met"], d["met"] + d["missed"]) for sq, d in s["deadlines"].items())
-        rows.append(("deadlines", "met %d, missed %d  (%s)" % (s["deadline_met"], s["deadline_missed"], detail)))
-    rows.append(("discarded", _causes(s["discarded"]) + ("  (by the firing rules' design)" if s["discarded"] else "")))
-    rows.append(("lost", _causes(s["lost"])))
-    if s["refused"]:
-        rows.append(("refused", _causes(s["refused"])))
-    link, transport = result.link, result.transport
-    rows.append(("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
-                 % (link["sent"], link["lost"], link["duplicated"], link["corrupted"])))
-    rows.append(("transport", "%d messages, %d retransmitted fragments, %d failed, %d bad CRC, %d duplicates"
-                 % (transport["sent"], transport["retransmitted"], transport["failed"], transport["bad_crc"],
-                    transport["duplicates"])))
-    rows.append(("SQ errors", str(s["sq_errors"])))
-    for label, value in rows:
-        print("  %-16s %s" % (label, value))
-    print_sq_table(s["sqs"])
-
-
-def print_sq_table(sqs: Dict[str, Dict[str, Any]]) -> None:
-    """Where each SQ ran and what it did: the mapping and the per-SQ counters in one table."""
-    width = max([len("SQ")] + [len(name) for name in sqs])
-    where = max([len("ran on")] + [len(sq["ensemble"]) for sq in sqs.values()])
-    print()
-    print(("  %-*s  %-*s  %10s  %6s  %-10s  %s" % (width, "SQ", where, "ran on", "executions", "errors",
-                                                   "deadline", "discarded / lost")).rstrip())
-    for name, sq in sqs.items():
-        deadline = "%d/%d met" % (sq["deadline"]["met"], sq["deadline"]["met"] + sq["deadline"]["missed"]) \
-            if "deadline" in sq else ""
-        drops = "; ".join(part for part in (
-            _causes(sq["discarded"]) if sq["discarded"] else "",
-            "lost " + _causes(sq["lost"]) if sq["lost"] else "") if part)
-        print(("  %-*s  %-*s  %10d  %6d  %-10s  %s" % (width, name, where, sq["ensemble"], sq["executions"],
-                                                       sq["errors"], deadline, drops)).rstrip())
-
-
-def print_errors(result: SimulationResult, debug: bool) -> None:
-    """Each distinct SQ error once, with how often it happened; with --debug its
-    traceback and the input that caused it."""
-    sqs = result.summary["sqs"]
-    for error in result.errors:
-        sq = error["sq"]
-        lines = [e for e in result.errors if e["sq"] == sq]
-        total = sqs.get(sq, {}).get("errors", error["reports"])
-        count = "%d times" % total if len(lines) == 1 else "%d of the %d reports of its %d errors" % (
-            error["reports"], sum(e["reports"] for e in lines), total)
-        print("appliance simulate: error: SQ '%s' on %s: %s  (%s)"
-              % (sq, ", ".join(error["ensembles"]), error["error"], count), file=sys.stderr)
-        if debug:
-            if error["input"]:
-                print("  its input: %s" % error["input"], file=sys.stderr)
-            for line in error["traceback"].rstrip().splitlines():
-                print("  " + line, file=sys.stderr)
+    link = result.link
+    network = ("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
+               % (link["sent"], link["lost"], link["duplicated"], link["corrupted"]))
+    report.print_summary(result.summary, args.out, result.transport, [network])

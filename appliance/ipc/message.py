@@ -102,6 +102,7 @@ class RuntimeMsg(_LayeredType):
     MEMBER_STATUS = 118  # (request id, ensemble, process, status): a member's answer to a relayed STATUS
     STATUS = 130  # request id
     CLUSTER_STATUS = 131  # request id: STATUS, and every member's processes' too (as "member/process")
+    SUBSCRIBED = 132  # None: a client subscribed; tell the clients the members and the app as they are
     END = 200
 
 

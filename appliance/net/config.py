@@ -4,13 +4,15 @@ All times are integer microseconds (ticks of the caller's monotonic clock).
 The defaults suit a wired or Wi-Fi LAN of edge devices: datagrams that cross
 any IPv6 path or VPN tunnel unfragmented, a retransmission floor well above a
 LAN round trip but far below the 1 s that RFC 6298 sets for the Internet, and
-a give-up time of roughly fifteen seconds for a peer that has vanished.
+a give-up time of 12 to 21 seconds for a peer that has vanished (``give_up_bounds``).
 """
 from __future__ import annotations
 
 from dataclasses import dataclass, fields
+from typing import Tuple
 
 from appliance.net import wire
+from appliance.net.rtt import MAX_PROBES, MIN_PROBE_TIMEOUT, backed_off
 
 #: Largest UDP payload an IPv4 datagram can carry.
 MAX_UDP_PAYLOAD = 65507
@@ -41,7 +43,12 @@ class TransportConfig:
     max_reassemblies: int = 32
     #: Bytes reserved by all reassembly buffers together.
     reassembly_memory: int = 16 * 1024 * 1024
-    #: A reassembly that receives nothing for this long is dropped.
+    #: Bytes the reassembly buffers of one peer may reserve (capped by
+    #: ``reassembly_memory``), so no single peer can take all of it. The
+    #: default fits the largest message even in 65535 one-byte fragments.
+    peer_reassembly_memory: int = 8 * 1024 * 1024
+    #: A best-effort reassembly that receives no new fragment for this long is
+    #: dropped; a reliable one lives at least ``reliable_reassembly_timeout``.
     reassembly_timeout: int = 10_000_000
     #: Retransmission timeout before the first round-trip sample.
     rto_initial: int = 200_000
@@ -102,3 +109,39 @@ class TransportConfig:
     def fragment_payload(self, authenticated: bool) -> int:
         """Payload bytes one DATA datagram carries under this mtu."""
         return self.mtu - wire.DATA_HEADER.size - wire.trailer_size(authenticated)
+
+    def give_up_bounds(self) -> Tuple[int, int]:
+        """Shortest and longest time (µs) from a fragment's first transmission to its
+        message being reported failed, when the peer answers nothing.
+
+        A fragment fails at what would be its ``retry_limit + 1``-th
+        retransmission. Longest: every wait is a full ``rto_max``. Shortest:
+        the peer was answering at the ``rto_min`` floor, so the first
+        ``MAX_PROBES`` attempts are probes at their 2 ms minimum, doubling,
+        and the rest follow the timeout backing off from ``rto_min``. The same
+        schedule (from ``rto_initial``) applies to an unanswered handshake,
+        which lies between the two.
+        """
+        attempts = self.retry_limit + 1
+        probes = min(MAX_PROBES, attempts)
+        shortest = sum(MIN_PROBE_TIMEOUT << p for p in range(probes))
+        rto = self.rto_min
+        for _ in range(attempts - probes):
+            shortest += rto
+            rto = backed_off(rto, self.rto_backoff, self.rto_max)
+        return shortest, attempts * self.rto_max
+
+    @property
+    def reliable_reassembly_timeout(self) -> int:
+        """How long a reliable reassembly waits for a new fragment before it is dropped.
+
+        Longer than its sender can keep retransmitting (the longest give-up
+        time, plus one ``rto_max`` for the last copy to arrive), so an outage
+        its sender survives never costs the fragments already acknowledged.
+        """
+        return max(self.reassembly_timeout, self.give_up_bounds()[1] + self.rto_max)
+
+    @property
+    def cookie_lifetime(self) -> int:
+        """How long a handshake cookie stays valid: a round trip with room to spare."""
+        return 2 * self.rto_max

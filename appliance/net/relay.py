@@ -8,7 +8,9 @@ engineer can use it to try a deployment under loss:
     python -m appliance.net.relay --listen 0.0.0.0:9225 --target 10.0.0.7:8225 --loss 0.1
 
 Each client address gets its own upstream socket, so the target sees one
-distinct address per client and its replies find their way back.
+distinct address per client and its replies find their way back. Upstream
+sockets bind to the host the relay listens on (``--source`` says otherwise),
+so a relay told to listen on loopback never opens a port anywhere else.
 """
 from __future__ import annotations
 
@@ -35,14 +37,17 @@ class LossyRelay:
 
     def __init__(self, target: str, listen: str = "127.0.0.1:0",
                  impairment: Impairment = Impairment(), seed: int = 0,
-                 max_clients: int = 64) -> None:
+                 max_clients: int = 64, source: Optional[str] = None) -> None:
         self.impairment = impairment
         self.counters = dict.fromkeys(("forwarded", "clients_full", "send_errors") + IMPAIRMENT_COUNTERS, 0)
         self._target = parse_address(target)
+        listen_address = parse_address(listen)
+        #: The host upstream sockets bind to: ``source``, else the listen host.
+        self.source = _upstream_host(listen_address[0], source, self._target[0])
         self._random = random.Random(seed)
         self._max_clients = max_clients
         self._selector = selectors.DefaultSelector()
-        self._listen = self._socket(parse_address(listen))
+        self._listen = self._socket(listen_address)
         self.address = format_address(*self._listen.getsockname()[:2])
         self._upstream: Dict[tuple, socket.socket] = {}
         self._clients: Dict[socket.socket, tuple] = {}
@@ -53,6 +58,10 @@ class LossyRelay:
         self._selector.register(self._wake_reader, selectors.EVENT_READ)
         self._stopping = False
         self._thread: Optional[threading.Thread] = None
+
+    def upstreams(self) -> List[str]:
+        """The addresses of the upstream sockets, one per client: what the target sees."""
+        return [format_address(*sock.getsockname()[:2]) for sock in self._upstream.values()]
 
     def serve(self) -> None:
         """Forward until ``stop()``."""
@@ -124,7 +133,7 @@ class LossyRelay:
             if len(self._upstream) >= self._max_clients:
                 self.counters["clients_full"] += 1
                 return None
-            upstream = self._socket(("::" if is_ipv6(self._target[0]) else "0.0.0.0", 0))
+            upstream = self._socket((self.source, 0))
             self._upstream[client] = upstream
             self._clients[upstream] = client
         return upstream
@@ -151,6 +160,18 @@ class LossyRelay:
             self.counters["send_errors"] += 1
 
 
+def _upstream_host(listen_host: str, source: Optional[str], target_host: str) -> str:
+    """Where upstream sockets bind: ``source`` if given, else the listen host; a wildcard
+    listen host of the other family than the target's becomes the target family's wildcard."""
+    host = source if source is not None else listen_host
+    if is_ipv6(host) == is_ipv6(target_host):
+        return host
+    if source is None and host in ("0.0.0.0", "::"):
+        return "::" if is_ipv6(target_host) else "0.0.0.0"
+    raise ValueError("upstream sockets would bind to %s, which cannot reach %s; give a source host "
+                     "of the target's family" % (host, target_host))
+
+
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m appliance.net.relay",
@@ -158,6 +179,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
                     "reordering and delay. Prints its counters as JSON when stopped.")
     parser.add_argument("--listen", default="0.0.0.0:9225", help="host:port clients send to")
     parser.add_argument("--target", required=True, help="host:port datagrams are forwarded to")
+    parser.add_argument("--source", help="host the upstream sockets bind to (default: the --listen host)")
     parser.add_argument("--loss", type=float, default=0.0, help="drop probability")
     parser.add_argument("--duplicate", type=float, default=0.0, help="duplication probability")
     parser.add_argument("--reorder", type=float, default=0.0, help="reordering probability")
@@ -169,7 +191,7 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     try:
         impairment = Impairment(latency=int(round(args.latency_ms * 1000)), jitter=int(round(args.jitter_ms * 1000)),
                                 loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
-        relay = LossyRelay(args.target, args.listen, impairment, args.seed)
+        relay = LossyRelay(args.target, args.listen, impairment, args.seed, source=args.source)
     except (ValueError, OSError) as error:
         print("relay: %s" % error, file=sys.stderr)
         return 2

@@ -21,7 +21,7 @@ from appliance.net.address import BadAddress, format_address, is_ipv6, parse_add
 from appliance.net.endpoint import ENDPOINT, Endpoint
 from appliance.net.events import Event
 
-__all__ = ["UdpShell", "format_address", "now_us", "parse_address", "run_until"]
+__all__ = ["UdpShell", "bound_socket", "format_address", "now_us", "parse_address", "run_until"]
 
 log = logging.getLogger(__name__)
 
@@ -46,28 +46,21 @@ class UdpShell:
     """Runs ``endpoint`` on a UDP socket bound to ``bind`` (``host:port``).
 
     Binding ``[::]:port`` serves IPv4 and IPv6 peers on one socket. Events go
-    to ``on_event`` if given, otherwise they collect until ``events()``.
+    to ``on_event`` if given, otherwise they collect until ``events()``. With
+    ``sock`` (from ``bound_socket``; a device's supervisor binds it before its
+    network process starts) that socket is used and ``bind`` is ignored.
     """
 
     def __init__(self, endpoint: Endpoint, bind: str = "0.0.0.0:8225",
                  on_event: Optional[Callable[[Event], None]] = None,
-                 receive_buffer: int = 4 << 20, send_buffer: int = 1 << 20) -> None:
+                 receive_buffer: int = 4 << 20, send_buffer: int = 1 << 20,
+                 sock: Optional[socket.socket] = None) -> None:
         self.endpoint = endpoint
         self._on_event = on_event
         self._events: List[Event] = []
-        host, port = parse_address(bind)
-        self._ipv6 = is_ipv6(host)
-        sock = socket.socket(socket.AF_INET6 if self._ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
-        try:
-            if self._ipv6 and host == "::":
-                sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-            _set_buffer(sock, socket.SO_RCVBUF, receive_buffer)
-            _set_buffer(sock, socket.SO_SNDBUF, send_buffer)
-            sock.setblocking(False)
-            sock.bind((host, port))
-        except OSError:
-            sock.close()
-            raise
+        if sock is None:
+            sock = bound_socket(bind, receive_buffer, send_buffer)
+        self._ipv6 = sock.family == socket.AF_INET6
         self._sock = sock
         self.address = format_address(*sock.getsockname()[:2])
         #: What the kernel granted (Linux doubles the request, capped by rmem_max).
@@ -164,10 +157,14 @@ class UdpShell:
         backlog.extend(self.endpoint.datagrams_to_send())
         sendto = self._sock.sendto
         written = 0
+        last_peer, sockaddr = None, None
         while backlog:
             datagram, peer = backlog[0]
             try:
-                sendto(datagram, self._sockaddr(peer))
+                if peer != last_peer:  # bulk transfers send runs to one peer: look it up once
+                    sockaddr = self._sockaddr(peer)
+                    last_peer = peer
+                sendto(datagram, sockaddr)
                 written += 1
             except BlockingIOError:
                 break
@@ -238,6 +235,24 @@ class UdpShell:
             self._writing = writing
             if self._selector is not None:
                 self._selector.modify(self._sock, self._interest(), self._selector_data)
+
+
+def bound_socket(bind: str, receive_buffer: int = 4 << 20, send_buffer: int = 1 << 20) -> socket.socket:
+    """A non-blocking UDP socket bound to ``bind`` (``[::]:port`` serves IPv4 and IPv6)."""
+    host, port = parse_address(bind)
+    ipv6 = is_ipv6(host)
+    sock = socket.socket(socket.AF_INET6 if ipv6 else socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        if ipv6 and host == "::":
+            sock.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+        _set_buffer(sock, socket.SO_RCVBUF, receive_buffer)
+        _set_buffer(sock, socket.SO_SNDBUF, send_buffer)
+        sock.setblocking(False)
+        sock.bind((host, port))
+    except OSError:
+        sock.close()
+        raise
+    return sock
 
 
 def _set_buffer(sock: socket.socket, option: int, size: int) -> None:

@@ -36,6 +36,9 @@ class Core:
         self.log = logging.getLogger("appliance.%s" % type(self).__name__)
         self._handlers: Dict[MessageType, Callable[[Any, int], List[Output]]] = {}
         self.on(TYPES_FOR[self.recipient].STATUS, self._status)
+        #: What the process around the core adds to its status (a device's pid, memory and
+        #: queue; the network manager's transport counters); its ``counters`` are merged.
+        self.shell_status: Callable[[], Dict[str, Any]] = lambda: {}
 
     def on(self, msg_type: MessageType, handler: Callable[[Any, int], List[Output]]) -> None:
         self._handlers[msg_type] = handler
@@ -75,8 +78,13 @@ class Core:
 
     def status(self, now: int) -> Dict[str, Any]:
         """What this process reports to a ``STATUS`` request; cores add their own state."""
-        return {"ensemble": self.ensemble, "counters": self.counters.as_dict(),
-                "timers": len(self.timers) + len(self.local_timers)}
+        status = {"ensemble": self.ensemble, "counters": self.counters.as_dict(),
+                  "timers": len(self.timers) + len(self.local_timers)}
+        extra = dict(self.shell_status())
+        if "counters" in extra:
+            status["counters"] = Counters.merged([status["counters"], extra.pop("counters")])
+        status.update(extra)
+        return status
 
     def _status(self, request: Any, now: int) -> List[Output]:
         return [status_reply(request, self.process, self.status(now))]

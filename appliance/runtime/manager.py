@@ -94,6 +94,7 @@ class RuntimeManagerCore(Core):
         self.on(RuntimeMsg.MEMBER_CLOCK, self._member_clock)
         self.on(RuntimeMsg.CLUSTER_STATUS, self._cluster_status)
         self.on(RuntimeMsg.MEMBER_STATUS, self._member_status)
+        self.on(RuntimeMsg.SUBSCRIBED, self._subscribed)
         self.on(RuntimeMsg.INSTANTIATE_AND_MAP, self._instantiate_and_map)
         self.on(RuntimeMsg.SQS_READY, self._ready)
         self.on(RuntimeMsg.TEARDOWN, self._teardown_request)
@@ -188,6 +189,14 @@ class RuntimeManagerCore(Core):
             self.counters.incr("late_status")
             return []
         return [status_reply(request, "%s/%s" % (ensemble, process), status)]
+
+    def _subscribed(self, _payload: Any, now: int) -> List[Output]:
+        """A client subscribed: the members and the newest app, as they are now."""
+        out: List[Output] = [Message(ClientMsg.MEMBER, (name, self.members[name].address) + clock, Recipient.CLIENT)
+                             for name, clock in self.clocks.items() if name in self.members]
+        if self.app is not None:
+            out.append(self._app_report(self.app))
+        return out
 
     def _refuse(self, address: Any, reason: str, nonce: str) -> List[Output]:
         self.counters.incr("refused.join")

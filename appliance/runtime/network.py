@@ -20,7 +20,6 @@ from appliance.ipc import (
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.runtime import reports
 from appliance.runtime.core import AppCore
-from appliance.runtime.counters import Counters
 from appliance.runtime.reports import MAX_ERROR_REPORTS
 from appliance.timing import Interval
 
@@ -163,6 +162,8 @@ class NetworkCore(AppCore):
         self.runtime_manager = runtime_manager
         self.routes: Dict[str, str] = {}
         self._addresses: Set[str] = set()  # the routes' addresses: known senders
+        #: Told the routes' addresses whenever they change (the transport keeps members' state).
+        self.routes_changed: Callable[[Set[str]], None] = lambda addresses: None
         self._update_routes({runtime_manager: address} if hosts_runtime_manager else {})
         self.forward: Dict[str, ForwardTable] = {}
         self._unsendable: Dict[str, int] = {}  # per producing SQ
@@ -273,7 +274,10 @@ class NetworkCore(AppCore):
     def _update_routes(self, routes: Dict[str, str]) -> None:
         self.routes.update(routes)
         self.routes[self.ensemble] = self.address
-        self._addresses = set(self.routes.values())
+        addresses = set(self.routes.values())
+        if addresses != self._addresses:
+            self._addresses = addresses
+            self.routes_changed(addresses - {self.address})
 
     def _join_network(self, payload: Any, now: int) -> List[Output]:
         rtm_address, description = payload
@@ -379,10 +383,6 @@ class NetworkCore(AppCore):
                       runtime_manager=self.runtime_manager, sqs=sorted(self.forward),
                       clock_offset=self.clock[0] if self.clock else None,
                       clock_delay=self.clock[1] if self.clock else None, clients=list(self.clients))
-        extra = self.shell_status()
-        if "counters" in extra:
-            status["counters"] = Counters.merged([status["counters"], extra.pop("counters")])
-        status.update(extra)
         return status
 
     # -- the local control channel -------------------------------------------------
@@ -408,7 +408,9 @@ class NetworkCore(AppCore):
     def _client_request(self, message: Message, source: str, now: int) -> List[Output]:
         kind = message.msg_type
         self._remember(self.clients, source, None, MAX_CLIENTS)
-        if kind is NetMsg.SUBSCRIBE:
+        if kind is NetMsg.SUBSCRIBE:  # the runtime manager tells the new client how things stand
+            if self.hosts_runtime_manager:
+                return [Message(RuntimeMsg.SUBSCRIBED, None, Recipient.RUNTIME_MANAGER)]
             return []
         if kind in _STATUS_REQUESTS:
             self._remember(self._pending_status, _key(message.payload), source, MAX_PENDING_STATUS)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import ipaddress
 import logging
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Set, Tuple
 
 from appliance.ipc import Message, NetMsg, Output, Recipient, Transmission
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
@@ -41,6 +41,13 @@ def is_loopback(address: str) -> bool:
         return False
 
 
+def _host(address: str) -> str:
+    try:
+        return parse_address(address)[0]
+    except BadAddress:
+        return ""
+
+
 class NetworkManager:
     """The network-manager process: ``NetworkCore`` + ``Endpoint`` + the safe codec.
 
@@ -55,7 +62,8 @@ class NetworkManager:
     recipient = Recipient.NETWORK
 
     def __init__(self, core: NetworkCore, endpoint: Endpoint, closed_network: bool = False,
-                 signer: Optional[ControlSigner] = None, verifier: Optional[ControlVerifier] = None) -> None:
+                 signer: Optional[ControlSigner] = None, verifier: Optional[ControlVerifier] = None,
+                 shell_status: Callable[[], Dict[str, Any]] = dict) -> None:
         self.core = core
         self.endpoint = endpoint
         self.closed_network = closed_network
@@ -71,18 +79,31 @@ class NetworkManager:
         core.admits_code = self.admits_code
         core.admits_client = self.admits_client
         core.shell_status = self._shell_status
+        core.routes_changed = self._members
+        self._members(set(core.routes.values()) - {core.address})
+        self._device_status = shell_status
         # The transport's next deadline, cached: asking the endpoint scans its busy peers,
         # and a shell asks after every message. Only a call into the endpoint changes it.
         self._transport_due: Optional[int] = None
         self._transport_changed = True
 
+    def _members(self, addresses: Set[str]) -> None:
+        """The routing table's addresses are members: the transport never evicts their state."""
+        try:
+            self.endpoint.set_members(addresses)
+        except ValueError as exc:  # more routes than peers: the peer table was sized too small
+            log.error("%s: the transport cannot keep every member: %s", self.core.ensemble, exc)
+
     def admits_code(self, source: str) -> bool:
         return self.endpoint.authenticated or self.closed_network or is_loopback(source)
 
     def admits_client(self, source: str) -> bool:
-        """A client of the local control channel is a command on this host: a loopback
-        source (the simulator's closed network has none: its harness is in-process)."""
-        return not self.closed_network and is_loopback(source)
+        """A client of the local control channel is a command on this host: its source is
+        loopback, or this ensemble's own address (the simulator's closed network has no
+        clients: its harness is in-process)."""
+        if self.closed_network:
+            return False
+        return is_loopback(source) or _host(source) == _host(self.core.address)
 
     # -- what the shell feeds in ----------------------------------------------------
     #
@@ -148,8 +169,8 @@ class NetworkManager:
     def datagrams_to_send(self) -> List[Tuple[bytes, str]]:
         return self.endpoint.datagrams_to_send()
 
-    def _shell_status(self) -> dict:
-        return {"counters": self.counters.as_dict(), "transport": self.endpoint.stats()}
+    def _shell_status(self) -> Dict[str, Any]:
+        return dict(self._device_status(), counters=self.counters.as_dict(), transport=self.endpoint.stats())
 
     # -- inside ---------------------------------------------------------------------
 

@@ -129,7 +129,9 @@ class SimEnsemble:
         self.components: List[Component] = []
         self.add_components(*components)
         self.client = client
-        endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key)
+        entropy = derived_rng(world.seed, "entropy", name, str(boot))
+        endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key,
+                            identity=name.encode(), entropy=lambda n: entropy.getrandbits(8 * n).to_bytes(n, "big"))
         # SimNetwork carries datagrams only between ensembles of this process: it is closed.
         self.network = NetworkManager(NetworkCore(name, self.address, **self._network_options()), endpoint,
                                       closed_network=True, **self._signing(world, boot))

@@ -23,6 +23,7 @@ from appliance.runtime.app import RUNNING, OutputRecord, RunOptions, split_drops
 from appliance.runtime.counters import Counters
 from appliance.runtime.manager import HOSTS_WHEN_ALONE, MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
+from appliance.runtime.status import transport_totals
 from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.link import derived_rng
 from appliance.system import EnsembleDescription
@@ -221,24 +222,13 @@ def _add_late_counts(summary: Dict[str, Any], statuses: Dict[str, Dict[str, Any]
             summary["refused"][cause] = summary["refused"].get(cause, 0) + n
 
 
-#: Transport counters the summary adds up over every ensemble and peer.
-TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates", "queued",
-                    "bad_crc", "bad_auth", "truncated", "replayed")
-
-
 def _transport_totals(statuses: Dict[str, Dict[str, Any]]) -> Dict[str, int]:
     """Summed over every ensemble and peer; each ensemble's own line goes to the log
     (``--debug`` shows it), as a device logs its transport counters at shutdown."""
-    totals = dict.fromkeys(TRANSPORT_TOTALS, 0)
     for name, processes in statuses.items():
-        own = dict.fromkeys(TRANSPORT_TOTALS, 0)
-        for counters in processes["network"]["transport"].values():
-            for counter in TRANSPORT_TOTALS:
-                own[counter] += counters.get(counter, 0)
+        own = transport_totals([processes["network"]])
         log.info("%s transport: %s", name, ", ".join("%s %d" % kv for kv in own.items()))
-        for counter, n in own.items():
-            totals[counter] += n
-    return totals
+    return transport_totals(processes["network"] for processes in statuses.values())
 
 
 def _report_progress(world: SimWorld, progress: Callable[[int, int], None], t0: int, duration: int):

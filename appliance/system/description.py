@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List
+from typing import Any, Dict, List, Type
 
 from appliance.program.errors import ProgramError
 
@@ -92,13 +92,17 @@ def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescr
     return ensembles
 
 
-def load_system(path: str) -> List[EnsembleDescription]:
-    """Read a system file: ``{"ensembles": [{"name": ..., "components": [...]}, ...]}``."""
+def load_json(path: str, error: Type[ProgramError]) -> Any:
+    """A JSON file's document; ``error`` (naming the file) when it cannot be read or parsed."""
     try:
         with open(path, encoding="utf-8") as handle:
-            doc = json.load(handle)
+            return json.load(handle)
     except OSError as exc:
-        raise SystemFileError("%s: cannot read: %s" % (path, exc.strerror)) from None
+        raise error("%s: cannot read: %s" % (path, exc.strerror)) from None
     except ValueError as exc:
-        raise SystemFileError("%s: not JSON: %s" % (path, exc)) from None
-    return system_from_document(doc, path)
+        raise error("%s: not JSON: %s" % (path, exc)) from None
+
+
+def load_system(path: str) -> List[EnsembleDescription]:
+    """Read a system file: ``{"ensembles": [{"name": ..., "components": [...]}, ...]}``."""
+    return system_from_document(load_json(path, SystemFileError), path)

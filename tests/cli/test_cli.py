@@ -107,10 +107,21 @@ def test_every_command_has_help_with_examples(capsys, command):
     assert code == 0 and "example" in out
 
 
-def test_demo_runs_end_to_end_and_explains(capsys):
-    code, out, _ = run_cli(capsys, "demo")
+def test_the_simulated_demo_runs_end_to_end_and_explains(capsys):
+    code, out, _ = run_cli(capsys, "demo", "--simulated")
     assert code == 0
     assert "Plan B" in out and "met the deadline" in out and "fuse on jetson" in out
+
+
+def test_the_demo_runs_a_program_on_real_process_trees_and_leaves_nothing_running(capsys):
+    import os
+
+    code, out, _ = run_cli(capsys, "demo", "--duration", "0.2")
+    assert code == 0
+    assert "joined: left" in out and "joined: right" in out and "app main-1: finished" in out
+    assert out.count(" pair = ") == 20  # every output, as it was logged
+    assert "All three process trees have stopped" in out
+    assert not [f for f in os.listdir("/dev/shm") if f.startswith("appliance-") and "-runtime-manager-" in f]
 
 
 def test_the_installed_entry_point_works():

@@ -2,9 +2,10 @@
 from __future__ import annotations
 
 import heapq
+import random
 from typing import Callable, Dict, List, Optional, Tuple
 
-from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
+from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig, wire
 
 #: Decides the fate of one datagram: True drops it.
 DropRule = Callable[[str, str, bytes], bool]
@@ -39,6 +40,20 @@ class Wire:
         message_id = self.endpoints[source].send(destination, payload, reliable, self.now)
         self.flush(source)
         return message_id
+
+    def connect(self, source: str, destination: str) -> None:
+        """Open the channel ``source`` -> ``destination`` and forget the handshake's datagrams,
+        so a test can count what its messages cost."""
+        self.endpoints[source].connect(destination, self.now)
+        self.flush(source)
+        self.run()
+        del self.carried[:]
+
+    def reboot(self, name: str, session: int, key: Optional[bytes] = None) -> Endpoint:
+        """Replace an endpoint by a new boot of it (all its state lost, a new session)."""
+        old = self.endpoints[name]
+        self.endpoints[name] = Endpoint(old.config, session=session, key=key, entropy=seeded(session))
+        return self.endpoints[name]
 
     def inject(self, destination: str, source: str, datagram: bytes) -> None:
         """Hand a datagram to an endpoint right now, as if it came from ``source``."""
@@ -91,8 +106,23 @@ def small_config(**overrides) -> TransportConfig:
     return TransportConfig(**options)
 
 
+def seeded(seed: int) -> Callable[[int], bytes]:
+    """A reproducible entropy source, so handshakes (and datagrams) are the same every run."""
+    rng = random.Random(seed)
+    return lambda size: rng.getrandbits(8 * size).to_bytes(size, "little")
+
+
 def pair(config: TransportConfig, key: Optional[bytes] = None, **wire_options) -> Wire:
-    wire = Wire(**wire_options)
-    wire.add("a", Endpoint(config, session=0xA1, key=key))
-    wire.add("b", Endpoint(config, session=0xB2, key=key))
-    return wire
+    link = Wire(**wire_options)
+    link.add("a", Endpoint(config, session=0xA1, key=key, entropy=seeded(0xA1)))
+    link.add("b", Endpoint(config, session=0xB2, key=key, entropy=seeded(0xB2)))
+    return link
+
+
+def channel_data(sender: Endpoint, peer: str, reliable: bool, message_id: int, index: int,
+                 count: int, length: int, chunk: bytes, timestamp: int = 0) -> bytes:
+    """A DATA datagram on ``sender``'s open channel to ``peer``, built by hand (any geometry)."""
+    channel = sender._peers.get(peer).outbound.channel
+    assert channel is not None, "open the channel first (Wire.connect)"
+    return wire.data(channel.token, channel.mac, reliable, message_id, index, count, length,
+                     timestamp, chunk)

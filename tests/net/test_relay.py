@@ -53,6 +53,18 @@ def test_forwards_both_ways(target, client):
         assert client.recvfrom(100) == (b"back", sockaddr(relay))
 
 
+def test_upstream_sockets_bind_where_the_relay_was_told(target, client):
+    """They used to bind 0.0.0.0, opening ports on every interface of a relay told loopback."""
+    with relay_for(target) as relay:
+        client.sendto(b"x", sockaddr(relay))
+        target.recvfrom(100)
+        assert relay.source == "127.0.0.1"
+        assert [address.rsplit(":", 1)[0] for address in relay.upstreams()] == ["127.0.0.1"]
+    address = format_address(*target.getsockname())
+    with pytest.raises(ValueError):
+        LossyRelay(address, listen="[::1]:0")  # an IPv6 host cannot reach an IPv4 target
+
+
 def test_duplication(target, client):
     with relay_for(target, duplicate=1.0) as relay:
         client.sendto(b"twice", sockaddr(relay))

@@ -28,7 +28,7 @@ def test_a_huge_jump_does_not_build_a_huge_bitmap():
     window.mark(1)
     window.mark(1 + (1 << 31) - 1)
     assert window.delivered(1 + (1 << 31) - 1)
-    assert window._bits == 1
+    assert window._finished == 1
 
 
 def test_wire_ids_wrap_around_32_bits():
@@ -41,3 +41,16 @@ def test_wire_ids_wrap_around_32_bits():
         window.mark(message_id)
     assert window.unwrap(start & 0xFFFFFFFF) == start
     assert window.delivered(window.unwrap(0))
+
+
+def test_a_dropped_id_is_finished_but_never_delivered():
+    window = ReplayWindow(8)
+    window.mark(3)
+    window.mark_dropped(5)  # above the highest delivered: the window moves on
+    window.mark_dropped(2)
+    assert window.highest == 5
+    assert window.dropped(5) and window.dropped(2) and not window.dropped(3)
+    assert not window.delivered(5) and not window.delivered(2) and window.delivered(3)
+    for later in range(6, 14):
+        window.mark(later)
+    assert window.too_old(5) and not window.dropped(5)  # out of the window: refused as too old

@@ -79,7 +79,9 @@ def run_seed(seed: int, totals: Counter) -> List[str]:
             problems.append("seed %d: %s kept state after the run" % (seed, name))
         for peer_stats in stats.values():
             totals.update({k: v for k, v in peer_stats.items() if k in (
-                "retransmitted", "duplicates", "bad_crc", "bad_auth", "delivered")})
+                "retransmitted", "duplicates", "bad_crc", "delivered")})
+            totals["refused as damaged or forged, keyed" if key else "bad_auth, keyless"] += (
+                peer_stats["bad_auth"] + (peer_stats["bad_crc"] if key else 0))
     totals.update(network.counters)
     return problems
 
@@ -92,6 +94,9 @@ def test_every_reliable_message_arrives_exactly_once_across_1000_seeds():
     assert problems == []
     # The link really was that bad, and the endpoints really had to work for it.
     assert totals["lost"] > 0.25 * totals["sent"]
-    for name in ("duplicated", "reordered", "corrupted", "retransmitted", "duplicates", "bad_crc"):
+    for name in ("duplicated", "reordered", "corrupted", "retransmitted", "duplicates", "bad_crc",
+                 "refused as damaged or forged, keyed"):
         assert totals[name] > 100, name
-    assert totals["bad_auth"] == 0  # a flipped bit is caught by the CRC first
+    # Without a key a flipped bit is caught by the CRC, never taken for a key mismatch. With
+    # one the CRC covers only the header and the tag: a damaged payload fails the tag.
+    assert totals["bad_auth, keyless"] == 0

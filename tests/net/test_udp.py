@@ -172,3 +172,30 @@ def test_running_without_a_key_is_announced(caplog):
 def test_socket_buffers_are_enlarged():
     with shell() as a:
         assert a.receive_buffer > 212992  # above the common Linux default
+
+
+def test_a_long_silence_never_raises_out_of_the_shell(monkeypatch):
+    """OverflowError used to escape UdpShell.service once a silent peer had cost some 1750
+    timeouts. The shell's clock is faked here, so thousands of them pass in no time."""
+    config = TransportConfig(rto_min=1000, rto_initial=1000, rto_max=2000, retry_limit=3)
+    clock = [now_us()]
+    monkeypatch.setattr("appliance.net.udp.now_us", lambda: clock[0])
+    with UdpShell(Endpoint(config, session=1, key=KEY), "127.0.0.1:0") as a:
+        with UdpShell(Endpoint(config, session=2, key=KEY), "127.0.0.1:0") as b:
+            silent = b.address
+            a.send(silent, b"hello", True)
+            for _ in range(50):  # the channel opens and the message is acknowledged
+                for shell in (a, b):
+                    shell.receive()
+                    shell.service()
+                clock[0] += 100
+                if a.endpoint.in_flight(silent) == 0:
+                    break
+        assert a.endpoint.connected(silent)
+        for _ in range(2500):  # b is gone: every datagram to it is lost from now on
+            if a.endpoint.in_flight(silent) < 2:
+                a.send(silent, b"into the silence", True)
+            clock[0] = max(clock[0], a.next_deadline() or clock[0])
+            a.service(readable=True)
+        stats = a.stats()[silent]
+        assert stats["failed"] > 500 and stats["rto_us"] == config.rto_max

@@ -25,8 +25,9 @@ def test_the_window_opens_start_delay_after_the_last_join(latency):
     result = simulate(load_program(example_path("diamond.py")), numbered_ensembles(3),
                       RunOptions(seed=1, duration=300_000), Impairment(latency=latency), sink=records.append)
     joined, t0 = result.timeline["joined"], result.timeline["t0"]
-    # a join is one round trip, then CLOCK_PROBES round trips measure the clock, then one report
-    assert joined <= (2 + 2 * CLOCK_PROBES + 1) * latency
+    # a join is one round trip (plus one per direction to open the transport's channels), then
+    # CLOCK_PROBES round trips measure the clock, then one report
+    assert joined <= (2 + 4 + 2 * CLOCK_PROBES + 1) * latency
     start_delay = RunOptions().start_delay
     assert joined + start_delay <= t0 <= joined + start_delay + DEPLOY_SLACK + 4 * latency
     assert min(r.start for r in records) >= t0 - 5_000  # the first sample's interval, centred on t0

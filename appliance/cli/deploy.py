@@ -1,0 +1,76 @@
+"""``appliance deploy``: run a program on a runtime manager that is waiting for one."""
+from __future__ import annotations
+
+import argparse
+import sys
+
+from appliance.cli import values
+from appliance.cli.errors import UsageError
+from appliance.cli.simulate import load_graph
+from appliance.device.client import ClientError, ControlClient
+from appliance.device.config import checked_address
+from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
+from appliance.keys import load_cluster_key
+from appliance.program import graphfile
+from appliance.runtime.app import RunOptions
+
+EXAMPLES = """examples (from the repository root):
+  appliance rtm --wait --listen 127.0.0.1:8225 &
+  appliance deploy examples/diamond.py --rtm 127.0.0.1:8225 --duration 5
+  appliance deploy diamond.json --rtm 127.0.0.1:8225      # no --duration: runs until torn down
+
+It returns once the app runs (exit 0) or failed to start (exit 2, with the
+reason); `appliance status` then shows it.
+"""
+
+#: How long the deployment may take before the command gives up waiting (the app goes on).
+DEPLOY_SECONDS = 60.0
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("deploy", help="run a program on a waiting runtime manager",
+                       description="Send PROGRAM to the runtime manager on this host, which maps it onto its "
+                       "ensembles, deploys it and starts it.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
+    p.add_argument("--rtm", default="127.0.0.1:8225", metavar="HOST:PORT",
+                   help="the runtime manager's address, on this host (default 127.0.0.1:8225)")
+    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", help="the cluster key, if it has one")
+    p.add_argument("--duration", type=values.seconds, metavar="SECONDS",
+                   help="how long the streams sample (default: until torn down)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
+    p.add_argument("--mapping", choices=("random", "trivial"), default="random", help="placement (default random)")
+    p.set_defaults(run=run)
+
+
+def run(args: argparse.Namespace) -> int:
+    graph = load_graph(args.program)
+    address = checked_address(args.rtm, "--rtm")
+    key = load_cluster_key(args.cluster_key) if args.cluster_key else None
+    duration = int(round(args.duration * 1e6)) if args.duration is not None else None
+    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=duration)
+    reports = []
+    with ControlClient(address, key) as client:
+        client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK),
+                    Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
+                            Recipient.RUNTIME_MANAGER))
+
+        def started() -> bool:
+            for message in client.take(ClientMsg.APP):
+                if message.payload["phase"] != "deploying" or message.payload["summary"] is not None:
+                    reports.append(message.payload)
+            return bool(reports)
+
+        try:
+            if not client.wait(started, DEPLOY_SECONDS):
+                raise UsageError("the runtime manager at %s did not start the app within %g s"
+                                 % (address, DEPLOY_SECONDS))
+        except ClientError as exc:
+            raise UsageError(str(exc)) from None
+    app = reports[0]
+    if app["phase"] == "running":
+        placed = ", ".join("%s on %s" % item for item in sorted(app["mapping"].items()))
+        print("app %s running (%s)" % (app["app"], placed))
+        return 0
+    print("appliance deploy: error: app %s %s: %s" % (app["app"], app["phase"], app["error"]), file=sys.stderr)
+    return 2

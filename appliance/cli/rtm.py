@@ -1,0 +1,182 @@
+"""``appliance rtm``: run the runtime-manager ensemble on this device, and a program on the cluster."""
+from __future__ import annotations
+
+import argparse
+import logging
+import os
+import socket
+import sys
+from typing import Any, Callable, Dict, Optional
+
+from appliance.cli import report, values
+from appliance.cli.ensemble import add_device_options
+from appliance.cli.errors import UsageError
+from appliance.cli.simulate import load_graph
+from appliance.device.client import ControlClient, request_id
+from appliance.device.run import Running, settings_from
+from appliance.device.supervisor import ChildDied, DeviceSettings
+from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
+from appliance.program import graphfile
+from appliance.program.model import Graph
+from appliance.runtime.app import OutputRecord, RunOptions
+from appliance.runtime.outputs import JsonLinesWriter
+from appliance.runtime.status import transport_totals
+
+EXAMPLES = """examples (from the repository root):
+  appliance rtm --graph examples/diamond.py --listen 127.0.0.1:8225 --expect 2 --duration 2 --out outputs.jsonl
+  appliance rtm --wait --listen 0.0.0.0:8225 --advertise 10.0.0.1:8225 --cluster-key keys/cluster.key \\
+      --manager-key keys/manager.key
+
+With --graph it waits for --expect ensembles to join (showing each, with its
+clock offset), maps, deploys, runs for --duration seconds, writes the outputs,
+prints the summary and exits (0: finished without SQ errors). With --wait it
+serves until stopped, taking deployments from `appliance deploy`.
+"""
+
+
+def add_parser(sub) -> None:
+    p = sub.add_parser("rtm", help="run the runtime manager (and a program) on this device",
+                       description="Run the runtime-manager ensemble: ensembles join it, it maps a graph onto "
+                       "them, deploys, starts, logs the outputs and tears down.",
+                       epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
+    add_device_options(p)
+    p.add_argument("--manager-key", dest="manager_key", metavar="FILE",
+                   help="the manager's private key (appliance keygen): it signs what changes an ensemble")
+    what = p.add_mutually_exclusive_group()
+    what.add_argument("--graph", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json to run")
+    what.add_argument("--wait", action="store_true", help="run no program: take deployments until stopped")
+    p.add_argument("--expect", type=values.counted("ensembles", 0, 4096), default=1, metavar="N",
+                   help="ensembles to wait for before deploying (default 1)")
+    p.add_argument("--join-timeout", type=values.seconds, default=60.0, metavar="SECONDS",
+                   help="how long to wait for them (default 60)")
+    p.add_argument("--duration", type=values.seconds, default=10.0, metavar="SECONDS",
+                   help="how long the streams sample (default 10)")
+    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
+    p.add_argument("--mapping", choices=("random", "trivial"), default="random", help="placement (default random)")
+    p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output record here as a JSON line")
+    p.set_defaults(run=run, name=None)
+
+
+def run(args: argparse.Namespace) -> int:
+    if not args.graph and not args.wait:
+        raise UsageError("give --graph PROGRAM to run, or --wait to take deployments later")
+    graph = load_graph(args.graph) if args.graph else None
+    flags = {key: getattr(args, key) for key in ("name", "listen", "advertise", "cluster_key", "manager_key")}
+    flags["name"] = flags["name"] or "runtime-manager"
+    settings, sock = settings_from(flags, args.config, hosts_runtime_manager=True,
+                                   log_level=logging.DEBUG if args.debug else logging.WARNING)
+    out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
+    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=int(round(args.duration * 1e6)))
+    with out:
+        return run_program(settings, sock, graph, options, args.expect, args.join_timeout, JsonLinesWriter(out),
+                           args.out, args.debug, "rtm")
+
+
+def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[Graph], options: RunOptions,
+                expect: int, join_timeout: float, sink: Callable[[OutputRecord], None], out: Optional[str],
+                debug: bool, command: str, joining: Callable[[str], None] = lambda address: None) -> int:
+    """Run the runtime manager's tree; with a graph, wait for ``expect`` ensembles (``joining``
+    is called with the address they join at, once it listens), run it and report; without
+    one, serve until stopped. The exit status of the command."""
+    print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
+    with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key) as client:
+        session = Session(client, running, sink, settings.name)
+        client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
+        joining(settings.advertise)
+        try:
+            if graph is None:
+                return session.serve()
+            if not session.wait_for_members(expect, join_timeout):
+                return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
+                                                                              join_timeout), command)
+            client.send(Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
+                                Recipient.RUNTIME_MANAGER))
+            summary = session.wait_for_app()
+            if summary is None:
+                return session.stopped("the run did not finish", command)
+        except ChildDied as exc:
+            print("appliance %s: error: %s" % (command, exc), file=sys.stderr)
+            return 1
+        s = summary
+        for warning in s["warnings"]:
+            print("appliance %s: warning: %s" % (command, warning), file=sys.stderr)
+        if s["ran"]:
+            print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(s["ensembles"]), options.duration / 1e6))
+            report.print_summary(s, out, session.transport(), [])
+        report.print_errors(s, debug, command)
+        if s["phase"] != "finished":
+            print("appliance %s: error: %s" % (command, s["error"]), file=sys.stderr)
+        return 2 if s["sq_errors"] or s["phase"] != "finished" else 0
+
+
+class Session:
+    """What the rtm command hears from its runtime manager, and says of it."""
+
+    def __init__(self, client: ControlClient, running: Running, sink: Callable[[OutputRecord], None],
+                 name: str) -> None:
+        self.client = client
+        self.running = running
+        self.sink = sink
+        self.name = name
+        #: The ensembles that joined (the runtime manager's own not counted).
+        self.members: Dict[str, Any] = {}
+        self.summary: Optional[Dict[str, Any]] = None
+        self.interrupted = ""
+
+    def _hear(self) -> None:
+        for message in self.client.take(ClientMsg.MEMBER):
+            name, address, offset, delay = message.payload
+            if name not in self.members and name != self.name:
+                self.members[name] = (address, offset, delay)
+                print("joined: %s from %s, clock %+.3f ms off (round trip %.3f ms)"
+                      % (name, address, offset / 1000, delay / 1000), flush=True)
+        for message in self.client.take(ClientMsg.OUTPUT):
+            self.sink(OutputRecord(*message.payload))
+        for message in self.client.take(ClientMsg.APP):
+            app = message.payload
+            print("app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
+                  flush=True)
+            if app["summary"] is not None:
+                self.summary = app["summary"]
+
+    def _until(self, done: Any, seconds: Optional[float]) -> bool:
+        def heard() -> bool:
+            self._hear()
+            return done()
+
+        while True:
+            if self.client.wait(heard, seconds, interrupt=self.running.interrupts()):
+                return True
+            why = self.running.why()  # raises ChildDied for a dead process
+            if why is not None:
+                self.interrupted = why
+                return False
+            if seconds is not None:
+                return False
+
+    def wait_for_members(self, expect: int, seconds: float) -> bool:
+        return self._until(lambda: len(self.members) >= expect, seconds)
+
+    def wait_for_app(self) -> Optional[Dict[str, Any]]:
+        self._until(lambda: self.summary is not None, None)
+        return self.summary
+
+    def serve(self) -> int:
+        self._until(lambda: False, None)
+        return 0
+
+    def stopped(self, what: str, command: str) -> int:
+        reason = "stopped by %s" % self.interrupted if self.interrupted else what
+        print("appliance %s: error: %s" % (command, reason), file=sys.stderr)
+        return 130 if self.interrupted else 2
+
+    def transport(self) -> Dict[str, int]:
+        """Transport counters over the cluster: every network manager's, asked now."""
+        request = request_id()
+        members = list(self.members)
+        answers = self.client.status(
+            [Message(RuntimeMsg.CLUSTER_STATUS, request, Recipient.RUNTIME_MANAGER),
+             Message(NetMsg.STATUS, request, Recipient.NETWORK)],
+            lambda got: all("%s/network" % m in got for m in members) and "network" in got, 3.0)
+        return transport_totals(status for process, status in answers.items() if process.endswith("network"))
+

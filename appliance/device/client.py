@@ -1,0 +1,122 @@
+"""A command's end of an ensemble's local control channel.
+
+The channel is the ensemble's own transport, on this host: the client is a
+transport endpoint on a loopback port, which the ensemble admits as a client
+because the address is loopback (``NetworkManager.admits_client``). Requests
+are ordinary messages (``STATUS``, ``SUBSCRIBE``, ``INSTANTIATE_AND_MAP``,
+``TEARDOWN``); what comes back are ``ClientMsg`` messages. With a cluster key
+the client needs it too, like any peer.
+"""
+from __future__ import annotations
+
+import os
+import selectors
+import time
+from typing import Any, Callable, Dict, List, Optional, Sequence
+
+from appliance.ipc import ClientMsg, Message
+from appliance.ipc.codec import CodecError, decode_messages, encode_messages
+from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
+from appliance.net.address import canonical_address, is_ipv6, parse_address
+from appliance.net.udp import UdpShell, now_us
+from appliance.program.errors import ProgramError
+
+
+class ClientError(ProgramError):
+    """The ensemble did not answer, or answered that it could not."""
+
+
+class ControlClient:
+    """Talks to the ensemble at ``address`` (its transport address; on this host)."""
+
+    def __init__(self, address: str, cluster_key: Optional[bytes] = None) -> None:
+        self.target = canonical_address(address)
+        host, _ = parse_address(self.target)
+        endpoint = Endpoint(TransportConfig(), session=int.from_bytes(os.urandom(8), "big") or 1, key=cluster_key)
+        # From the ensemble's own host address (loopback, or the address it listens on):
+        # what it admits as a client on this host.
+        self.udp = UdpShell(endpoint, bind=("[%s]:0" if is_ipv6(host) else "%s:0") % host)
+        self.reports: List[Message] = []
+        self.failure = ""
+
+    def send(self, *messages: Message) -> None:
+        self.udp.send(self.target, encode_messages(list(messages)), True)
+        self.udp.flush()
+
+    def wait(self, done: Callable[[], bool], seconds: Optional[float], interrupt: Sequence[Any] = ()) -> bool:
+        """Serve the channel until ``done()`` (True), ``seconds`` pass (False; None: no
+        limit) or one of ``interrupt`` (file descriptors: signals, child processes) is
+        readable (False: the caller looks why). Reports collect in ``reports``. A request
+        the transport gave up on raises ClientError."""
+        deadline = None if seconds is None else now_us() + int(seconds * 1e6)
+        with selectors.DefaultSelector() as selector:
+            self.udp.register(selector)
+            for fd in interrupt:
+                selector.register(fd, selectors.EVENT_READ, None)
+            try:
+                while True:
+                    self.udp.service()
+                    self._collect()
+                    if self.failure:
+                        raise ClientError("no answer from the ensemble at %s: %s" % (self.target, self.failure))
+                    if done():
+                        return True
+                    self.udp.flush()  # done() may have sent
+                    wait = self.udp.timeout()
+                    if deadline is not None:
+                        remaining = max(0.0, (deadline - now_us()) / 1e6)
+                        if remaining == 0:
+                            return False
+                        wait = remaining if wait is None else min(wait, remaining)
+                    for key, mask in selector.select(wait):
+                        if key.data is None:
+                            return False
+                        self.udp.service(readable=bool(mask & selectors.EVENT_READ))
+            finally:
+                self.udp.unregister()
+
+    def status(self, requests: List[Message], expected: Callable[[Dict[str, dict]], bool],
+               seconds: float) -> Dict[str, dict]:
+        """Send STATUS requests (one request id) and gather the answers by process name."""
+        request = requests[0].payload
+        self.send(*requests)
+        answers: Dict[str, dict] = {}
+
+        def complete() -> bool:
+            for report in self.take(ClientMsg.STATUS):
+                if report.payload[0] == request:
+                    answers[report.payload[1]] = report.payload[2]
+            return expected(answers)
+
+        self.wait(complete, seconds)
+        return answers
+
+    def take(self, kind: ClientMsg) -> List[Message]:
+        """The reports of ``kind`` received so far (removed from ``reports``)."""
+        taken = [m for m in self.reports if m.msg_type is kind]
+        self.reports = [m for m in self.reports if m.msg_type is not kind]
+        return taken
+
+    def _collect(self) -> None:
+        for event in self.udp.events():
+            if isinstance(event, Delivered):
+                try:
+                    self.reports.extend(m for m in decode_messages(event.payload) if isinstance(m.msg_type, ClientMsg))
+                except CodecError:
+                    continue
+            elif isinstance(event, SendFailed):
+                self.failure = event.reason
+
+    def close(self) -> None:
+        self.udp.close()
+
+    def __enter__(self) -> ControlClient:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+def request_id() -> int:
+    """A status request id no other client on this host is likely to use at the same time."""
+    return int.from_bytes(os.urandom(6), "big") ^ int(time.monotonic() * 1e6)

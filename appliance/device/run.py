@@ -1,0 +1,115 @@
+"""Starting an ensemble on this device from its settings, and watching it.
+
+What the ``ensemble``, ``rtm`` and ``demo`` commands share: the settings
+checked from flags and the configuration file, the UDP socket bound by the
+supervisor, the process tree, and the wait for a signal or a dead child.
+"""
+from __future__ import annotations
+
+import logging
+import socket
+import sys
+from typing import Any, Dict, List, Optional, Tuple
+
+from appliance.device.config import ConfigError, checked_address, is_wildcard, merged
+from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree, Signals, wait_readable
+from appliance.keys import load_cluster_key, load_manager_private_key, load_manager_public_key
+from appliance.net.address import format_address, parse_address
+from appliance.net.udp import bound_socket
+from appliance.runtime.network_manager import is_loopback
+
+log = logging.getLogger("appliance.device")
+
+def bind(listen: str) -> socket.socket:
+    """The ensemble's UDP socket, bound by the supervisor so a bad address fails before any child."""
+    try:
+        return bound_socket(listen)
+    except OSError as exc:
+        raise ConfigError("--listen %s: cannot bind: %s" % (listen, exc.strerror)) from None
+
+
+def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_manager: bool,
+                  log_level: int) -> Tuple[DeviceSettings, socket.socket]:
+    """Checked settings (flags over the file), and the bound socket."""
+    values = merged(config, flags)
+    name = values.get("name")
+    if not name:
+        raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
+    listen = checked_address(values.get("listen") or "0.0.0.0:0", "--listen")
+    if not hosts_runtime_manager and not values.get("rtm"):
+        raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")
+    if is_wildcard(listen) and not values.get("advertise"):
+        raise ConfigError("--listen %s is a wildcard: give --advertise HOST:PORT, the address the others reach "
+                          "this ensemble at (joins are checked against it)" % listen)
+    key = load_cluster_key(values["cluster_key"]) if values.get("cluster_key") else None
+    for option in ("manager_key", "manager_public_key"):
+        if values.get(option):  # checked now, loaded again by the network process
+            (load_manager_private_key if option == "manager_key" else load_manager_public_key)(values[option])
+    sock = bind(listen)
+    try:
+        bound = format_address(*sock.getsockname()[:2])
+        advertise = checked_address(values["advertise"], "--advertise") if values.get("advertise") else bound
+        if parse_address(advertise)[1] == 0:
+            advertise = "%s:%d" % (advertise.rsplit(":", 1)[0], parse_address(bound)[1])
+        if key is None and not is_loopback(advertise):
+            raise ConfigError("without --cluster-key anyone who can send this ensemble a datagram could make it "
+                              "run code: off loopback, give --cluster-key FILE (appliance keygen writes one)")
+        rtm = advertise if hosts_runtime_manager else checked_address(values["rtm"], "--rtm")
+    except BaseException:
+        sock.close()
+        raise
+    settings = DeviceSettings(
+        name=name, advertise=advertise, rtm=rtm, hosts_runtime_manager=hosts_runtime_manager, cluster_key=key,
+        manager_key_file=values.get("manager_key") if hosts_runtime_manager else None,
+        manager_public_key_file=None if hosts_runtime_manager else values.get("manager_public_key"),
+        log_level=log_level)
+    return settings, sock
+
+
+class Running:
+    """An ensemble's tree started, with SIGTERM and SIGINT turned into a readable descriptor.
+
+    ``interrupts()`` are what a command waits on beside its own work; ``why()``
+    says what happened when one is readable. Leaving the ``with`` stops the tree
+    in order, on every path.
+    """
+
+    def __init__(self, settings: DeviceSettings, sock: socket.socket) -> None:
+        self.tree = EnsembleTree(settings, sock)
+        self.signals = Signals()
+
+    def __enter__(self) -> Running:
+        try:
+            self.tree.start()
+        except BaseException:
+            self.signals.close()
+            raise
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        try:
+            self.tree.stop()
+        finally:
+            self.signals.close()
+
+    def interrupts(self) -> List[Any]:
+        return [self.signals.fileno()] + self.tree.sentinels()
+
+    def why(self) -> Optional[str]:
+        """None while all is well; else what stopped it (raises ChildDied for a dead child)."""
+        self.tree.check()
+        if self.signals.received is not None:
+            self.signals.drain()
+            return "signal %d" % self.signals.received
+        return None
+
+    def serve(self) -> int:
+        """Until a signal (exit status 0) or a child's death (1, named on stderr)."""
+        try:
+            while True:
+                wait_readable(self.interrupts(), None)
+                if self.why() is not None:
+                    return 0
+        except ChildDied as exc:
+            print("appliance: ensemble %s: %s; stopping it" % (self.tree.settings.name, exc), file=sys.stderr)
+            return 1

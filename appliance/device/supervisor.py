@@ -1,0 +1,190 @@
+"""An ensemble's process tree: the supervisor creates the queues and the socket,
+starts the processes, watches them, and shuts them down in order.
+
+The supervisor is the long-lived parent: it creates every shared-memory
+segment (and unlinks each on every way out) and binds the UDP socket (so a
+bad address is its error, before any child starts), then starts the
+input-token, execute and network-manager processes, and the runtime manager's
+when this ensemble hosts it. A child that dies is reported with its name and
+exit status, and the whole ensemble stops and exits non-zero, so that systemd
+restarts it whole. SIGTERM and SIGINT stop it in order: an ``END`` to every
+process, which finishes what it holds and exits; a child that does not exit
+in time is terminated, then killed; then the segments are unlinked.
+"""
+from __future__ import annotations
+
+import contextlib
+import functools
+import logging
+import multiprocessing
+import os
+import selectors
+import signal
+import socket
+import time
+from dataclasses import dataclass
+from typing import Any, Callable, Dict, List, Optional
+
+from appliance.device.network_process import run_network
+from appliance.device.process import run_core
+from appliance.device.wiring import PROCESS_NAMES
+from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
+from appliance.ipc.codec import encode_messages
+from appliance.ipc.shmqueue import QueueError, ShmQueue, remove_orphans
+from appliance.runtime.execute import ExecuteCore
+from appliance.runtime.manager import RuntimeManagerCore
+from appliance.runtime.sync import InputTokenCore
+
+log = logging.getLogger("appliance.device")
+
+#: How long the processes have to finish after the END, all together, before they are terminated.
+SHUTDOWN_SECONDS = 5.0
+_END = {Recipient.INPUT_TOKENS: SyncMsg.END, Recipient.EXECUTE: ExecuteMsg.END, Recipient.NETWORK: NetMsg.END,
+        Recipient.RUNTIME_MANAGER: RuntimeMsg.END}
+
+
+@dataclass(frozen=True)
+class DeviceSettings:
+    """What an ensemble's processes need to know, checked by the command that starts it."""
+
+    name: str
+    advertise: str  # the address the others reach it at (joins are checked against it)
+    rtm: str  # the runtime manager's address (this ensemble's own when it hosts it)
+    hosts_runtime_manager: bool = False
+    cluster_key: Optional[bytes] = None
+    manager_key_file: Optional[str] = None  # on the runtime manager's ensemble: it signs control
+    manager_public_key_file: Optional[str] = None  # elsewhere: control it did not sign is refused
+    max_members: int = 4096
+    log_level: int = logging.WARNING
+
+
+class ChildDied(Exception):
+    """A process of the ensemble exited on its own; the message names it and how."""
+
+
+class EnsembleTree:
+    """The processes of one ensemble on this device, as their supervisor runs them."""
+
+    def __init__(self, settings: DeviceSettings, sock: socket.socket) -> None:
+        self.settings = settings
+        self.socket = sock
+        self.queues: Dict[Recipient, ShmQueue] = {}
+        self.children: Dict[Recipient, Any] = {}
+
+    def start(self) -> None:
+        settings = self.settings
+        removed = remove_orphans(settings.name)
+        if removed:
+            log.warning("%s: removed %d shared-memory segment(s) a killed earlier run left", settings.name,
+                        len(removed))
+        recipients = [Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK]
+        if settings.hosts_runtime_manager:
+            recipients.append(Recipient.RUNTIME_MANAGER)
+        try:
+            for recipient in recipients:
+                self.queues[recipient] = ShmQueue.create(settings.name, PROCESS_NAMES[recipient])
+            context = multiprocessing.get_context("spawn")
+            for recipient in recipients:
+                target, args = self._main_of(recipient)
+                child = context.Process(target=target, args=args, name="%s/%s" % (settings.name,
+                                                                                 PROCESS_NAMES[recipient]))
+                child.start()
+                self.children[recipient] = child
+        except BaseException:
+            self.stop()
+            raise
+        log.info("%s: started %s", settings.name, ", ".join(c.name for c in self.children.values()))
+
+    def _main_of(self, recipient: Recipient) -> Any:
+        settings, parent = self.settings, os.getpid()
+        name = "%s/%s" % (settings.name, PROCESS_NAMES[recipient])
+        if recipient is Recipient.NETWORK:
+            return run_network, (name, settings, self.socket, self.queues, parent)
+        make: Callable[[], Any]
+        if recipient is Recipient.INPUT_TOKENS:
+            make = functools.partial(InputTokenCore, settings.name)
+        elif recipient is Recipient.EXECUTE:
+            make = functools.partial(ExecuteCore, settings.name)
+        else:
+            make = functools.partial(RuntimeManagerCore, settings.advertise, name=settings.name,
+                                     max_members=settings.max_members)
+        return run_core, (name, make, self.queues, settings.log_level, parent)
+
+    def sentinels(self) -> List[int]:
+        return [child.sentinel for child in self.children.values()]
+
+    def check(self) -> None:
+        """Raise ChildDied if a process of the ensemble has exited."""
+        for child in self.children.values():
+            if child.exitcode is not None:
+                how = ("killed by signal %d" % -child.exitcode) if child.exitcode < 0 else \
+                    "exit status %d" % child.exitcode
+                raise ChildDied("process %s (pid %d) died: %s" % (child.name, child.pid, how))
+
+    def post(self, messages: List[Message]) -> None:
+        """Put messages on the queues of the processes they name (as a process would)."""
+        for message in messages:
+            self.queues[message.recipient].put(encode_messages([message]), control=True)
+
+    def stop(self) -> None:
+        """END to every process, wait, terminate and kill what is left, unlink the queues."""
+        for recipient, child in self.children.items():
+            if child.is_alive():
+                try:
+                    self.queues[recipient].put(encode_messages([Message(_END[recipient], None, recipient)]),
+                                               control=True, timeout=1.0)
+                except QueueError as exc:
+                    log.warning("%s: could not ask %s to stop: %s", self.settings.name, child.name, exc)
+        deadline = time.monotonic() + SHUTDOWN_SECONDS
+        for child in self.children.values():
+            child.join(max(0.0, deadline - time.monotonic()))
+        for child in self.children.values():
+            if child.is_alive():
+                log.warning("%s: %s did not stop within %.0f s; terminating it", self.settings.name, child.name,
+                            SHUTDOWN_SECONDS)
+                child.terminate()
+                child.join(1.0)
+            if child.is_alive():
+                child.kill()
+                child.join(1.0)
+        for queue in self.queues.values():
+            queue.close()
+        self.queues.clear()
+        self.socket.close()
+
+
+class Signals:
+    """SIGTERM and SIGINT as a readable file descriptor, for the supervisor's selector."""
+
+    def __init__(self) -> None:
+        self._read, self._write = os.pipe()
+        os.set_blocking(self._read, False)
+        os.set_blocking(self._write, False)
+        self.received: Optional[int] = None
+        self._previous = {number: signal.signal(number, self._note) for number in (signal.SIGTERM, signal.SIGINT)}
+        self._wakeup = signal.set_wakeup_fd(self._write)
+
+    def _note(self, number: int, _frame: Any) -> None:
+        self.received = number
+
+    def fileno(self) -> int:
+        return self._read
+
+    def drain(self) -> None:
+        with contextlib.suppress(BlockingIOError):
+            os.read(self._read, 64)
+
+    def close(self) -> None:
+        signal.set_wakeup_fd(self._wakeup)
+        for number, handler in self._previous.items():
+            signal.signal(number, handler)
+        os.close(self._read)
+        os.close(self._write)
+
+
+def wait_readable(fds: List[Any], timeout: Optional[float]) -> List[Any]:
+    """The objects (file descriptors or objects with ``fileno``) readable within ``timeout`` s."""
+    with selectors.DefaultSelector() as selector:
+        for fd in fds:
+            selector.register(fd, selectors.EVENT_READ)
+        return [key.fileobj for key, _ in selector.select(timeout)]

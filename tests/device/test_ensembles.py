@@ -1,0 +1,157 @@
+"""Ensembles as real process trees on loopback: the same values as in simulation, clean
+shutdowns, a dead child named, garbage survived."""
+import json
+import os
+import signal
+import socket
+
+import psutil
+
+from appliance.program.loader import load_program
+from appliance.runtime.app import RunOptions
+from appliance.sim.harness import numbered_ensembles, simulate
+
+from ..sim.conftest import example_path
+from .conftest import process_statuses, segments_of
+
+
+def _run_on_devices(commands, program, tmp_path, duration="0.5", ensembles=("e1", "e2"), *extra):
+    out = tmp_path / "o.jsonl"
+    rtm = commands("rtm", "--graph", program, "--listen", "127.0.0.1:0", "--expect", str(len(ensembles)),
+                   "--duration", duration, "--out", str(out), "--seed", "3", *extra)
+    address = rtm.address()
+    members = [commands("ensemble", "--name", name, "--rtm", address, "--listen", "127.0.0.1:0")
+               for name in ensembles]
+    code, stdout, stderr = rtm.finish()
+    for member in members:
+        assert member.stop()[0] == 0
+    return code, stdout, stderr, [json.loads(line) for line in out.read_text().splitlines()]
+
+
+def test_the_diamond_gives_on_devices_the_values_it_gives_in_simulation(commands, tmp_path):
+    code, stdout, stderr, records = _run_on_devices(commands, example_path("diamond.py"), tmp_path)
+    assert code == 0, stderr
+    assert "joined: e1 from 127.0.0.1:" in stdout and "ran main on" in stdout
+    assert len(records) == 50
+    simulated = []
+    simulate(load_program(example_path("diamond.py")), numbered_ensembles(2), RunOptions(seed=3, duration=500_000),
+             sink=simulated.append)
+    for record in records + [r._asdict() for r in simulated]:  # the same function of the sample, both ways
+        n = (record["start"] + record["stop"]) // 2 // 10_000
+        assert record["value"] == [2 * n, n * n] and record["stop"] - record["start"] == 10_000
+    assert {r["ensemble"] for r in records} <= {"e1", "e2"}
+
+
+def test_two_sinusoids_give_the_values_the_program_promises_on_devices(commands, tmp_path):
+    code, _, stderr, records = _run_on_devices(commands, example_path("two_sinusoids.py"), tmp_path, "0.4")
+    assert code == 0, stderr
+    import importlib.util
+    spec = importlib.util.spec_from_file_location("two_sinusoids", example_path("two_sinusoids.py"))
+    ex = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(ex)
+    sums = [r for r in records if r["sq"] == "add"]
+    assert len(sums) == 20 and len([r for r in records if r["sq"] == "smooth"]) == 80
+    for r in sums:
+        t = (r["start"] + r["stop"]) // 2
+        assert r["value"] == ex.wave(ex.SLOW_HZ, t) + 0.5 * ex.wave(ex.FAST_HZ, t)
+
+
+def test_sigterm_stops_every_process_and_leaves_no_segment(commands):
+    ensemble = commands("ensemble", "--name", "lonely", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
+    statuses = process_statuses(ensemble.address())
+    pids = [status["device"]["pid"] for status in statuses.values()]
+    assert len(set(pids)) == 3 and segments_of("lonely")
+    code, _, _ = ensemble.stop()
+    assert code == 0
+    assert not [pid for pid in pids if psutil.pid_exists(pid)]
+    assert segments_of("lonely") == []
+
+
+def test_a_child_killed_with_sigkill_makes_the_ensemble_exit_non_zero_naming_it(commands):
+    ensemble = commands("ensemble", "--name", "fragile", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
+    statuses = process_statuses(ensemble.address())
+    execute = statuses["execute"]["device"]["pid"]
+    os.kill(execute, signal.SIGKILL)
+    code, _, stderr = ensemble.finish()
+    assert code == 1
+    assert "process fragile/execute (pid %d) died: killed by signal 9" % execute in stderr
+    assert not [s["device"]["pid"] for s in statuses.values() if psutil.pid_exists(s["device"]["pid"])]
+    assert segments_of("fragile") == []
+
+
+def test_twenty_thousand_garbage_datagrams_do_not_stop_an_ensemble(commands):
+    ensemble = commands("ensemble", "--name", "sturdy", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
+    address = ensemble.address()
+    process_statuses(address)
+    host, port = address.rsplit(":", 1)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sock:
+        for i in range(20_000):
+            sock.sendto(os.urandom(i % 1400 + 1), (host, int(port)))
+    network = process_statuses(address)["network"]  # it still answers
+    refused = sum(v for k, v in network["transport"]["*"].items() if k in ("truncated", "bad_version", "bad_crc"))
+    refused += sum(sum(v for k, v in peer.items() if k in ("truncated", "bad_version", "bad_crc"))
+                   for name, peer in network["transport"].items() if name != "*")
+    assert refused > 0
+    assert ensemble.stop()[0] == 0
+
+
+def test_without_a_cluster_key_an_ensemble_off_loopback_is_refused(commands):
+    code, _, stderr = commands("ensemble", "--name", "open", "--rtm", "10.0.0.1:8225", "--listen", "0.0.0.0:0",
+                               "--advertise", "10.0.0.5:8225").finish()
+    assert code == 2
+    assert "without --cluster-key anyone who can send this ensemble a datagram could make it run code" in stderr
+
+
+def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(commands):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    member = commands("ensemble", "--name", "solo", "--rtm", address, "--listen", "127.0.0.1:0")
+    rtm.line_starting("joined: solo")
+    deployed = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.3")
+    code, stdout, stderr = deployed.finish()
+    assert code == 0, stderr
+    assert stdout.startswith("app main-1 running (counter on solo, double on solo, pair on solo, square on solo)")
+    rtm.line_starting("app main-1: finished")
+    status = commands("status", "--rtm", address, "--json")
+    code, stdout, _ = status.finish()
+    answers = json.loads(stdout)
+    app = answers["runtime_manager"]["app"]
+    assert app["phase"] == "finished" and app["summary"]["sqs"]["pair"]["executions"] == 30
+    assert {"solo/input_tokens", "solo/execute", "solo/network"} <= set(answers)
+    assert answers["solo/network"]["device"]["uss"] > 0 and answers["solo/network"]["joined"] is True
+    code, text, _ = commands("status", "--rtm", address).finish()
+    assert code == 0 and "solo" in text and "app main-1: finished" in text
+    for command in (member, rtm):
+        assert command.stop()[0] == 0
+
+
+FLOOD = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=1)
+def tick(tick):
+    return tick
+
+@sq
+def work(x, i):
+    return x + i
+
+@graph
+def main():
+    t = tick()
+    outs = [work(t, i) for i in range(300)]   # 300,000 executions a second asked of one execute process
+    return outs[0]
+"""
+
+
+def test_an_sq_that_floods_its_ensemble_drops_tokens_but_never_a_control_message(commands, tmp_path):
+    program = tmp_path / "flood.py"
+    program.write_text(FLOOD)
+    code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.5", ("victim",),
+                                                    "--mapping", "trivial")
+    # The deployment and the teardown (control) got through the flood, and the run ended with its report,
+    # which accounts for what the overload cost: samples skipped, tokens dropped.
+    assert code == 0 and "app main-1: finished" in stdout, stdout + stderr
+    [lost] = [line for line in stdout.splitlines() if line.startswith("  lost ")]
+    assert "stream_overrun" in lost or "queue_full" in lost
+    assert records  # outputs were logged meanwhile
