@@ -21,7 +21,8 @@ of its processes died (named on stderr), 2 for a bad setting.
 def add_device_options(p: argparse.ArgumentParser) -> None:
     """The flags every device command shares; each is also a key of the --config file."""
     p.add_argument("--name", help="the ensemble's name (letters, digits, '_', '.', '-')")
-    p.add_argument("--listen", metavar="HOST:PORT", help="the UDP address to bind (port 0: any free port)")
+    p.add_argument("--listen", metavar="HOST:PORT",
+                   help="the UDP address to bind (default 0.0.0.0:8225; port 0: any free port)")
     p.add_argument("--advertise", metavar="HOST:PORT",
                    help="the address the others reach it at (needed with a wildcard --listen)")
     p.add_argument("--config", metavar="FILE", help="a JSON file with these settings as keys (flags win)")

@@ -11,7 +11,7 @@ import socket
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from appliance.device.config import ConfigError, checked_address, is_wildcard, merged
+from appliance.device.config import DEFAULT_LISTEN, ConfigError, checked_address, is_wildcard, merged
 from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree, Signals, wait_readable
 from appliance.keys import load_cluster_key, load_manager_private_key, load_manager_public_key
 from appliance.net.address import format_address, parse_address
@@ -35,7 +35,7 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     name = values.get("name")
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
-    listen = checked_address(values.get("listen") or "0.0.0.0:0", "--listen")
+    listen = checked_address(values.get("listen") or DEFAULT_LISTEN, "--listen")
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")
     if is_wildcard(listen) and not values.get("advertise"):
