@@ -15,12 +15,12 @@ from appliance.cli.simulate import load_graph
 from appliance.device.client import ControlClient, request_id
 from appliance.device.run import Running, settings_from
 from appliance.device.supervisor import ChildDied, DeviceSettings
-from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
+from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
 from appliance.runtime.outputs import JsonLinesWriter
-from appliance.runtime.status import transport_totals
+from appliance.runtime.status import add_late_counts, transport_totals
 
 EXAMPLES = """examples (from the repository root):
   appliance rtm --graph examples/diamond.py --listen 127.0.0.1:8225 --expect 2 --duration 2 --out outputs.jsonl
@@ -100,9 +100,12 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
         s = summary
         for warning in s["warnings"]:
             print("appliance %s: warning: %s" % (command, warning), file=sys.stderr)
+        statuses = session.cluster_status()
+        add_late_counts(s, statuses.values())
         if s["ran"]:
             print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(s["ensembles"]), options.duration / 1e6))
-            report.print_summary(s, out, session.transport(), [])
+            report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
+                                                          if process.endswith("network")), [])
         report.print_errors(s, debug, command)
         if s["phase"] != "finished":
             print("appliance %s: error: %s" % (command, s["error"]), file=sys.stderr)
@@ -170,13 +173,16 @@ class Session:
         print("appliance %s: error: %s" % (command, reason), file=sys.stderr)
         return 130 if self.interrupted else 2
 
-    def transport(self) -> Dict[str, int]:
-        """Transport counters over the cluster: every network manager's, asked now."""
+    def cluster_status(self) -> Dict[str, Dict[str, Any]]:
+        """Every process's status answer over the cluster, asked now."""
         request = request_id()
-        members = list(self.members)
-        answers = self.client.status(
+        expected = ["input_tokens", "execute", "network", "runtime_manager"] + [
+            "%s/%s" % (member, process) for member in self.members for process in ("input_tokens", "execute",
+                                                                                      "network")]
+        return self.client.status(
             [Message(RuntimeMsg.CLUSTER_STATUS, request, Recipient.RUNTIME_MANAGER),
+             Message(SyncMsg.STATUS, request, Recipient.INPUT_TOKENS),
+             Message(ExecuteMsg.STATUS, request, Recipient.EXECUTE),
              Message(NetMsg.STATUS, request, Recipient.NETWORK)],
-            lambda got: all("%s/network" % m in got for m in members) and "network" in got, 3.0)
-        return transport_totals(status for process, status in answers.items() if process.endswith("network"))
+            lambda got: all(process in got for process in expected), 3.0)
 

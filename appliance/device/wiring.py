@@ -17,10 +17,14 @@ import psutil
 
 from appliance.ipc import Layer, Message, Recipient
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
-from appliance.ipc.shmqueue import QueueError, ShmQueue
+from appliance.ipc.shmqueue import MessageTooLarge, QueueError, ShmQueue
 from appliance.runtime.counters import Counters
 
 log = logging.getLogger("appliance.device")
+
+#: Messages encoded into one queue message at most: a burst (a stream fanning out to
+#: hundreds of SQs) goes as several, each well inside a ring.
+MAX_BATCH = 256
 
 #: The queue of each process, by the name the queue (and the process) has.
 PROCESS_NAMES: Dict[Recipient, str] = {
@@ -52,7 +56,22 @@ class Outboxes:
                 log.warning("no %s process on this ensemble: %d message(s) dropped", recipient.name.lower(),
                             len(batch))
                 continue
+            for start in range(0, len(batch), MAX_BATCH):
+                self._put(queue, batch[start:start + MAX_BATCH], control)
+
+    def _put(self, queue: ShmQueue, batch: List[Message], control: bool) -> None:
+        """One queue message, or halves of it until each fits its ring; a single message
+        that cannot fit is dropped and counted (a token of megabytes: the SQ's doing)."""
+        try:
             queue.put(encode_messages(batch), control=control)
+        except MessageTooLarge as exc:  # refused before anything was queued: safe to split
+            if len(batch) > 1:
+                half = len(batch) // 2
+                self._put(queue, batch[:half], control)
+                self._put(queue, batch[half:], control)
+                return
+            self._counters.drop("too_large_for_queue")
+            log.error("%s dropped: %s", batch[0].msg_type.name, exc)
 
 
 def device_status(inbox: ShmQueue) -> Dict[str, object]:

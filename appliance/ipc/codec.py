@@ -203,7 +203,7 @@ def _ndarray(fields: List[Any]) -> Any:
 
 
 #: Types whose values no SQ can change: a process may share them instead of copying.
-_IMMUTABLE = frozenset([int, float, str, bytes, bool, type(None), Empty])
+IMMUTABLE = frozenset([int, float, str, bytes, bool, type(None), Empty])
 
 
 def private_copy(values: tuple) -> tuple:
@@ -217,7 +217,7 @@ def private_copy(values: tuple) -> tuple:
     ensembles: any exception means the values cannot leave their SQ.
     """
     for value in values:
-        if value.__class__ not in _IMMUTABLE:
+        if value.__class__ not in IMMUTABLE:
             return _unpack(_pack(values))
     return values
 

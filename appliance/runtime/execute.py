@@ -6,7 +6,7 @@ import types
 from typing import Any, Callable, Dict, List, Optional
 
 from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Output, Recipient, RuntimeMsg
-from appliance.ipc.codec import private_copy
+from appliance.ipc.codec import IMMUTABLE, private_copy
 from appliance.program.graphfile import sq_from_document
 from appliance.program.model import SQSpec
 from appliance.runtime import reports
@@ -137,7 +137,8 @@ class ExecuteCore(AppCore):
         exe.executions += 1
         values = ctx.values
         try:
-            values = private_copy(values)
+            if len(values) != 1 or values[0].__class__ not in IMMUTABLE:  # private_copy's test, inline
+                values = private_copy(values)
             result = exe.function(*values) if exe.plain else exe.call(values, ctx.tick)
             if spec.outputs == 1:
                 outputs = (result,)
@@ -148,7 +149,8 @@ class ExecuteCore(AppCore):
         except (Exception, SystemExit) as exc:
             return self._failed(exe, exc, values)
         try:
-            outputs = private_copy(outputs)
+            if len(outputs) != 1 or outputs[0].__class__ not in IMMUTABLE:  # one plain value: nothing to copy
+                outputs = private_copy(outputs)
         except Exception as exc:  # whatever the codec raises: the value cannot leave its SQ
             exe.unsendable += 1
             return self._report(exe, "unsendable: its output cannot be sent to another SQ: %s: %s"

@@ -177,6 +177,10 @@ class NetworkManager:
     def _route(self, outputs: List[Output], now: int, local: int) -> List[Message]:
         """Messages for this process are handled at once, transmissions go to the
         transport, the rest is for the shell to hand to the other processes."""
+        if len(outputs) == 1:  # the commonest: one token for a local SQ; nothing to route
+            out = outputs[0]
+            if out.__class__ is not Transmission and out.recipient is not _NETWORK and out.recipient is not _CLIENT:
+                return outputs  # type: ignore[return-value]
         messages: List[Message] = []
         i = 0
         while i < len(outputs):

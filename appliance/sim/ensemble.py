@@ -251,7 +251,8 @@ class SimEnsemble:
 
     def _pump(self) -> None:
         """Everything due at this instant: timers, then every queued message and whatever
-        it produces, until the ensemble is idle; then the datagrams, and one timeout."""
+        it produces, until the ensemble is idle; then the datagrams, and one timeout. (A
+        timer that handling makes due at this same instant fires from that timeout.)"""
         self._pumping = True  # what a client posts meanwhile, this pump takes (see _poke)
         local = self.env.now
         now = self.clock.root(local)
@@ -259,32 +260,29 @@ class SimEnsemble:
         cores = self.cores
         network = self.network
         try:
-            while True:
-                if network.next_local_deadline(local) <= local:
-                    queue.extend(network.on_local_timer(now, local))
-                if network.next_deadline() <= now:
-                    queue.extend(network.on_timer(now, local))
-                for core in cores.values():
-                    if core.next_deadline() <= now:
-                        queue.extend(core.on_timer(now))
-                    if core.next_local_deadline(local) <= local:
-                        queue.extend(core.on_local_timer(local))
-                if not queue:
-                    break
-                while queue:
-                    message = queue.popleft()
-                    recipient = message.recipient
-                    if recipient is _NETWORK:
-                        queue.extend(network.handle(message, now, local))
-                        continue
-                    core = cores.get(recipient)
-                    if core is not None:
-                        queue.extend(core.handle(message, now))
-                    elif recipient is _CLIENT:  # unless the network manager owes it to another ensemble
-                        for report in network.to_client(message, now, local):
-                            self._to_client(report)
-                    else:
-                        network.refuse(message)
+            if network.next_local_deadline(local) <= local:
+                queue.extend(network.on_local_timer(now, local))
+            if network.next_deadline() <= now:
+                queue.extend(network.on_timer(now, local))
+            for core in cores.values():
+                if core.next_deadline() <= now:
+                    queue.extend(core.on_timer(now))
+                if core.next_local_deadline(local) <= local:
+                    queue.extend(core.on_local_timer(local))
+            while queue:
+                message = queue.popleft()
+                recipient = message.recipient
+                if recipient is _NETWORK:
+                    queue.extend(network.handle(message, now, local))
+                    continue
+                core = cores.get(recipient)
+                if core is not None:
+                    queue.extend(core.handle(message, now))
+                elif recipient is _CLIENT:  # unless the network manager owes it to another ensemble
+                    for report in network.to_client(message, now, local):
+                        self._to_client(report)
+                else:
+                    network.refuse(message)
         finally:
             self._pumping = False
         send = self.world.network.send

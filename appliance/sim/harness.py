@@ -19,11 +19,10 @@ from appliance.net import TransportConfig
 from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
-from appliance.runtime.app import RUNNING, OutputRecord, RunOptions, split_drops
-from appliance.runtime.counters import Counters
+from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
 from appliance.runtime.manager import HOSTS_WHEN_ALONE, MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
-from appliance.runtime.status import transport_totals
+from appliance.runtime.status import add_late_counts, transport_totals
 from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.link import derived_rng
 from appliance.system import EnsembleDescription
@@ -191,7 +190,7 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     every: List[SimEnsemble] = [rtm] + members
     statuses = {ensemble.name: ensemble.status() for ensemble in every}
     summary = report["summary"]
-    _add_late_counts(summary, statuses)
+    add_late_counts(summary, [status for processes in statuses.values() for status in processes.values()])
     return SimulationResult(
         summary=summary,
         outputs=summary["outputs"],
@@ -203,23 +202,6 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
         timeline={"joined": joined_at, "t0": report["t0"], "end": world.now},
         clocks=dict(client.clocks),
     )
-
-
-def _add_late_counts(summary: Dict[str, Any], statuses: Dict[str, Dict[str, Any]]) -> None:
-    """Add what the teardown reports cannot hold: the network processes' own refusals
-    (undecodable datagrams), the runtime manager's, processes of ensembles hosting no
-    part of the app, and everything counted after a core reported (cores count afresh
-    at teardown, so nothing is counted twice)."""
-    counters = Counters.merged(status["counters"] for processes in statuses.values()
-                               for status in processes.values())
-    discarded, lost = split_drops(counters)
-    for table, extra in ((summary["discarded"], discarded), (summary["lost"], lost)):
-        for cause, n in extra.items():
-            table[cause] = table.get(cause, 0) + n
-    for name, n in counters.items():
-        if name.startswith("refused."):
-            cause = name[len("refused."):]
-            summary["refused"][cause] = summary["refused"].get(cause, 0) + n
 
 
 def _transport_totals(statuses: Dict[str, Dict[str, Any]]) -> Dict[str, int]:

@@ -155,3 +155,48 @@ def test_an_sq_that_floods_its_ensemble_drops_tokens_but_never_a_control_message
     [lost] = [line for line in stdout.splitlines() if line.startswith("  lost ")]
     assert "stream_overrun" in lost or "queue_full" in lost
     assert records  # outputs were logged meanwhile
+
+
+HUGE = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=100, count=2)
+def blob(tick):
+    return b"x" * (3 << 20)   # larger than a process's queue can carry
+
+@sq
+def size(b):
+    return len(b)
+
+@graph
+def main():
+    return size(blob())
+"""
+
+
+def test_a_token_too_large_for_a_queue_is_dropped_and_counted_and_the_ensemble_serves_on(commands, tmp_path):
+    program = tmp_path / "huge.py"
+    program.write_text(HUGE)
+    code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.3", ("big",))
+    assert "app main-1: finished" in stdout, stdout + stderr
+    [lost] = [line for line in stdout.splitlines() if line.startswith("  lost ")]
+    assert "too_large_for_queue 2" in lost and records == []
+
+
+def test_an_ensemble_started_before_its_manager_keeps_asking_and_joins_once_it_is_up(commands):
+    import socket as sockets
+
+    with sockets.socket(sockets.AF_INET, sockets.SOCK_DGRAM) as probe:  # a port nobody listens on yet
+        probe.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % probe.getsockname()[1]
+    early = commands("ensemble", "--name", "early", "--rtm", address, "--listen", "127.0.0.1:0")
+    early.address()
+    # Its first wait for an answer runs out (1 s); it says so once, and asks again.
+    waiting = early.process.stderr.readline()
+    while "no answer from the runtime manager" not in waiting:
+        waiting = early.process.stderr.readline()
+        assert waiting, "the ensemble ended without saying it was waiting"
+    rtm = commands("rtm", "--wait", "--listen", address)
+    assert rtm.line_starting("joined: early").startswith("joined: early from 127.0.0.1:")
+    for command in (early, rtm):
+        assert command.stop()[0] == 0
