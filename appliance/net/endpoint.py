@@ -9,6 +9,8 @@ it raise: every refusal is a counter, and every table it keeps has a bound.
 """
 from __future__ import annotations
 
+import heapq
+import itertools
 import os
 from struct import Struct
 from typing import Callable, Dict, Iterable, List, Optional, Tuple, Union
@@ -109,6 +111,13 @@ class Endpoint:
         self._counters = TransportCounters()
         #: Peers with fragments in flight or a handshake under way, i.e. with a deadline.
         self._busy: Dict[str, Peer] = {}
+        #: The busy peers' deadlines as a heap of (deadline, version, address), kept as their
+        #: sending state changes (``_track_busy``): a shell asks for the earliest after every
+        #: call, and asking each of a thousand peers (a runtime manager at a join burst) is
+        #: the cost of the whole join. An entry whose version is not its peer's is stale.
+        self._deadlines: List[Tuple[int, int, str]] = []
+        self._deadline_version: Dict[str, int] = {}
+        self._versions = itertools.count(1)
         #: Peers with acknowledgements waiting for the next datagrams_to_send().
         self._ack_due: Dict[str, Peer] = {}
         self._reassembly = ReassemblyTable(config, self._reassembly_dropped)
@@ -213,10 +222,11 @@ class Endpoint:
     def get_timer(self) -> Optional[int]:
         """Absolute tick of the next deadline, None when nothing is pending."""
         deadline = self._reassembly.deadline()
-        for peer in self._busy.values():
-            candidate = peer.outbound.deadline()
-            if candidate is not None and (deadline is None or candidate < deadline):
-                deadline = candidate
+        heap, versions = self._deadlines, self._deadline_version
+        while heap and versions.get(heap[0][2]) != heap[0][1]:
+            heapq.heappop(heap)
+        if heap and (deadline is None or heap[0][0] < deadline):
+            deadline = heap[0][0]
         return deadline
 
     def handle_timer(self, now: int) -> None:
@@ -537,10 +547,22 @@ class Endpoint:
                 and not self._reassembly.per_peer(peer.address))
 
     def _track_busy(self, peer: Peer) -> None:
+        """Called after every change of a peer's sending state: whether it has a deadline, and which."""
+        address = peer.address
+        deadline = peer.outbound.deadline() if peer.outbound.busy else None
         if peer.outbound.busy:
-            self._busy[peer.address] = peer
+            self._busy[address] = peer
         else:
-            self._busy.pop(peer.address, None)
+            self._busy.pop(address, None)
+        if deadline is None:
+            self._deadline_version.pop(address, None)
+            return
+        version = next(self._versions)
+        self._deadline_version[address] = version
+        heapq.heappush(self._deadlines, (deadline, version, address))
+        if len(self._deadlines) > 4 * len(self._deadline_version) + 64:  # stale entries: keep it bounded
+            self._deadlines = [entry for entry in self._deadlines if self._deadline_version.get(entry[2]) == entry[1]]
+            heapq.heapify(self._deadlines)
 
     def _count(self, address: str, name: str) -> None:
         peer = self._peers.get(address)
