@@ -164,12 +164,13 @@ class NetworkCore(AppCore):
         self._addresses: Set[str] = set()  # the routes' addresses: known senders
         #: Told the routes' addresses whenever they change (the transport keeps members' state).
         self.routes_changed: Callable[[Set[str]], None] = lambda addresses: None
+        #: (the runtime manager's address as this ensemble reaches it, the description it joins with)
+        self._join: Optional[Tuple[str, Any]] = None
         self._update_routes({runtime_manager: address} if hosts_runtime_manager else {})
         self.forward: Dict[str, ForwardTable] = {}
         self._unsendable: Dict[str, int] = {}  # per producing SQ
         self.joined: Optional[bool] = True if hosts_runtime_manager else None
         self.join_error = ""
-        self._join: Optional[Tuple[str, Any]] = None  # (runtime manager's address, description)
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
         #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
@@ -274,6 +275,8 @@ class NetworkCore(AppCore):
     def _update_routes(self, routes: Dict[str, str]) -> None:
         self.routes.update(routes)
         self.routes[self.ensemble] = self.address
+        if self._join is not None:  # the runtime manager is where this ensemble reaches it, whatever it says
+            self.routes[self.runtime_manager] = self._join[0]
         addresses = set(self.routes.values())
         if addresses != self._addresses:
             self._addresses = addresses
@@ -281,9 +284,9 @@ class NetworkCore(AppCore):
 
     def _join_network(self, payload: Any, now: int) -> List[Output]:
         rtm_address, description = payload
-        self._update_routes({self.runtime_manager: rtm_address})
         self.joined = None
         self._join = (rtm_address, description)
+        self._update_routes({})
         self.join_nonce = self.next_nonce()
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
@@ -319,6 +322,7 @@ class NetworkCore(AppCore):
         self.join_error = "" if accepted else str(reason)
         out: List[Output] = [Message(ClientMsg.JOINED, (self.joined, self.join_error), Recipient.CLIENT)]
         if accepted:
+            self._learn_runtime_manager(_routes_from_wire(routes))
             self._add_routes(routes, now)
             if self._join_attempts > 1:
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
@@ -329,6 +333,23 @@ class NetworkCore(AppCore):
         else:
             self.log.error("%s: the runtime manager refused to let it join: %s", self.ensemble, reason)
         return out
+
+    def _learn_runtime_manager(self, routes: Dict[str, str]) -> None:
+        """The answer names the runtime manager (its ensemble's name) and the address it
+        advertises; behind a relay or NAT that is not where this ensemble reaches it, and
+        the address it was given stays the route (said once, in case it is a mistake)."""
+        if self._join is None:
+            return
+        others = [name for name in routes if name != self.ensemble]
+        if len(others) != 1:
+            return
+        name, advertised = others[0], routes[others[0]]
+        if name != self.runtime_manager:
+            self.routes.pop(self.runtime_manager, None)
+            self.runtime_manager = name
+        if advertised != self._join[0]:
+            self.log.warning("%s: the runtime manager %s advertises %s but this ensemble reaches it at %s; "
+                             "it keeps sending to %s", self.ensemble, name, advertised, self._join[0], self._join[0])
 
     def _probe_clock(self, now: int) -> List[Output]:
         self._probe_sent = now
