@@ -10,6 +10,7 @@ from __future__ import annotations
 import random
 from typing import Dict, List, Optional
 
+from appliance.components.query import describe, normalize, unmet
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph, SQSpec
 from appliance.system import EnsembleDescription
@@ -30,12 +31,11 @@ def _candidates(spec: SQSpec, ensembles: List[EnsembleDescription],
             raise MappingError("SQ '%s' is pinned to ensemble '%s', which has not joined (joined: %s)"
                                % (spec.name, spec.ensemble, ", ".join(e.name for e in ensembles)))
         ensembles = pinned
-    able = [e for e in ensembles if all(r in e.component_names() for r in spec.requires)]
+    queries = [normalize(q) for q in spec.requires]
+    able = [e for e in ensembles if not unmet(queries, e.components)]
     if not able:
-        missing = sorted({r for e in ensembles for r in spec.requires if r not in e.component_names()})
-        raise MappingError("SQ '%s' requires %s; no %sensemble has %s"
-                           % (spec.name, ", ".join(spec.requires),
-                              "pinned " if spec.ensemble else "", ", ".join(missing)))
+        raise MappingError("SQ '%s' requires %s; no %sensemble has it"
+                           % (spec.name, "; ".join(describe(q) for q in queries), "pinned " if spec.ensemble else ""))
     return able
 
 

@@ -1,8 +1,18 @@
 """The program model and authoring API: SQs, streams, graphs, deadlines, graph files."""
-from appliance.program.authoring import GraphTemplate, Handle, SQTemplate, finish_by, graph, sq, stream
+from appliance.program.authoring import (
+    GraphTemplate,
+    Handle,
+    SQTemplate,
+    finish_by,
+    graph,
+    max_latency,
+    placement,
+    sq,
+    stream,
+)
 from appliance.program.errors import BuildError, GraphFileError, ProgramError
 from appliance.program.loader import load_program
-from appliance.program.model import Arc, Graph, ProgramSource, SQSpec, StreamSpec
+from appliance.program.model import Arc, Graph, LatencyBound, ProgramSource, SQSpec, StreamSpec
 from appliance.program.token import EMPTY, Empty, Tag, Token
 
 __all__ = [
@@ -14,6 +24,7 @@ __all__ = [
     "GraphFileError",
     "GraphTemplate",
     "Handle",
+    "LatencyBound",
     "ProgramError",
     "ProgramSource",
     "SQSpec",
@@ -24,6 +35,8 @@ __all__ = [
     "finish_by",
     "graph",
     "load_program",
+    "max_latency",
+    "placement",
     "sq",
     "stream",
 ]

@@ -7,18 +7,35 @@ passing a plain value makes a constant input. Nothing runs at build time.
 """
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import functools
 import inspect
 import json
+import math
 import os
 import sys
 import threading
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, FrozenSet, Iterable, List, NamedTuple, Optional, Sequence, Tuple, Union
+from typing import (
+    Any,
+    Callable,
+    Dict,
+    FrozenSet,
+    Iterable,
+    Iterator,
+    List,
+    NamedTuple,
+    Optional,
+    Sequence,
+    Tuple,
+    Union,
+)
 
+from appliance.components.query import QueryError, normalize
 from appliance.program.builtins import BUILTINS
 from appliance.program.errors import BuildError
-from appliance.program.graphfile import check_wiring
+from appliance.program.graphfile import check_wiring, path_problem
 from appliance.program.model import (
     DEADLINE,
     DEFAULT_MAX_AGE,
@@ -29,6 +46,7 @@ from appliance.program.model import (
     TIMED,
     Arc,
     Graph,
+    LatencyBound,
     ProgramSource,
     SQSpec,
     StreamSpec,
@@ -38,10 +56,14 @@ from appliance.timing import ms_to_ticks
 _USER_RULES = (TIMED, IMMEDIATE, SEQUENTIAL)
 
 
+#: What requires= holds: a query, or a list of them.
+Requires = Union[str, Dict[str, Any], Iterable[Union[str, Dict[str, Any]]]]
+
+
 @dataclass(frozen=True)
 class _Options:
     state: bool
-    requires: Tuple[str, ...]
+    requires: Tuple[Any, ...]
     ensemble: Optional[str]
     outputs: int
     firing: Optional[str]
@@ -49,6 +71,29 @@ class _Options:
     max_age: int
     reorder: int
     stream: Optional[StreamSpec] = None
+    cost: float = 1
+    #: A stream whose width was not given: it follows the period when ``.options`` changes it.
+    width_is_period: bool = False
+
+
+@dataclass(frozen=True)
+class _Placement:
+    """Where SQs called in a ``placement`` block (or through ``.options``) go: what is
+    not None replaces the SQ's own setting."""
+
+    ensemble: Optional[str] = None
+    requires: Optional[Tuple[Any, ...]] = None
+    cost: Optional[float] = None
+
+    def then(self, inner: _Placement) -> _Placement:
+        """This placement with what ``inner`` (more specific) sets replacing it."""
+        return _Placement(*(new if new is not None else old for new, old in (
+            (inner.ensemble, self.ensemble), (inner.requires, self.requires), (inner.cost, self.cost))))
+
+    def applied(self, options: _Options) -> _Options:
+        changes: Dict[str, Any] = {key: value for key, value in (
+            ("ensemble", self.ensemble), ("requires", self.requires), ("cost", self.cost)) if value is not None}
+        return dataclasses.replace(options, **changes) if changes else options
 
 
 NO_DEFAULT = inspect.Parameter.empty
@@ -68,11 +113,15 @@ class SQTemplate:
     SQ's logic).
     """
 
-    def __init__(self, function: Callable[..., Any], options: _Options) -> None:
+    def __init__(self, function: Callable[..., Any], settings: _Options,
+                 call_site: Optional[_Placement] = None) -> None:
         functools.update_wrapper(self, function)
         self.function = function
-        self.options = options
-        self.kind = "stream" if options.stream is not None else "sq"
+        #: The decorator's options (stream timing changed by ``.options``, if it was).
+        self.settings = settings
+        #: Placement given by ``.options``: it wins over the decorator and ``placement`` blocks.
+        self.call_site = call_site
+        self.kind = "stream" if settings.stream is not None else "sq"
         self.filename = function.__code__.co_filename
         self.line = function.__code__.co_firstlineno
         self.ports = self._port_parameters()
@@ -91,7 +140,7 @@ class SQTemplate:
         padded = [NO_DEFAULT] * (len(names) - len(defaults)) + list(defaults)
         self.parameters = names
         reserved = set()
-        if self.options.state:
+        if self.settings.state:
             reserved.add("state")
             if "state" not in names:
                 raise self._fail("state=True needs a parameter named 'state' (the SQ's persistent dict)")
@@ -102,6 +151,35 @@ class SQTemplate:
     @property
     def wants_tick(self) -> bool:
         return self.kind == "stream" and "tick" in self.parameters
+
+    def options(self, *, ensemble: Optional[str] = None, requires: Optional[Requires] = None,
+                cost: Optional[float] = None, period_ms: Optional[float] = None,
+                phase_ms: Optional[float] = None, width_ms: Optional[float] = None,
+                count: Optional[int] = None) -> SQTemplate:
+        """This SQ placed or timed otherwise, for the calls made through what it returns:
+        ``detect.options(requires="camera_right")(frame)``. Placement given here wins
+        over the decorator's and over an enclosing ``placement`` block; a stream's
+        ``period_ms``, ``phase_ms``, ``width_ms`` and ``count`` replace its own (the
+        width stays the period when the decorator left it so)."""
+        caller = sys._getframe(1)
+        try:
+            call_site = _placement(ensemble, requires, cost)
+            settings = self.settings
+            timing = {"period_ms": period_ms, "phase_ms": phase_ms, "width_ms": width_ms, "count": count}
+            if any(value is not None for value in timing.values()):
+                if settings.stream is None:
+                    raise TypeError("%s is not a stream; only a stream takes %s" % (
+                        self.function.__name__, ", ".join(k for k, v in timing.items() if v is not None)))
+                settings = dataclasses.replace(settings, **_retimed(settings, **timing))
+        except (TypeError, ValueError) as exc:
+            raise BuildError(str(exc), sq=self.function.__name__, filename=caller.f_code.co_filename,
+                             line=caller.f_lineno) from None
+        if self.call_site is not None:
+            call_site = self.call_site.then(call_site)
+        template = type(self).__new__(type(self))
+        template.__dict__.update(self.__dict__)
+        template.settings, template.call_site = settings, call_site
+        return template
 
     def __call__(self, *args: Any, **kwargs: Any) -> Union[Handle, Tuple[Handle, ...]]:
         caller = sys._getframe(1)
@@ -144,6 +222,9 @@ class _Builder:
         self.functions: List[Tuple[str, Callable[..., Any], str]] = []  # (sq, function, where)
         self.streams_of: Dict[str, FrozenSet[str]] = {}
         self._next_suffix: Dict[str, int] = {}
+        #: The ``placement`` blocks open, outermost first.
+        self.placements: List[_Placement] = []
+        self.bounds: List[LatencyBound] = []
 
     def unique_name(self, base: str) -> str:
         """``base``, then ``base_2``, ``base_3``, ... for each further call of the same SQ."""
@@ -164,7 +245,11 @@ class _Builder:
             return BuildError(message, sq=name, filename=filename, line=line)
 
         bound = self._bind(template, args, kwargs, fail)
-        opts = template.options
+        opts = template.settings
+        for block in self.placements:
+            opts = block.applied(opts)
+        if template.call_site is not None:
+            opts = template.call_site.applied(opts)
         streams: FrozenSet[str] = frozenset()
         constants: Dict[str, Any] = {}
         wired: List[Tuple[int, Handle]] = []
@@ -198,7 +283,7 @@ class _Builder:
             name=name, kind=template.kind, function=template.function.__name__,
             inputs=[p for p, _ in bound], outputs=opts.outputs, firing=firing,
             constants=constants, sticky=sticky, stream=opts.stream, state=opts.state,
-            tick=template.wants_tick, requires=list(opts.requires), ensemble=opts.ensemble,
+            tick=template.wants_tick, requires=list(opts.requires), ensemble=opts.ensemble, cost=opts.cost,
             max_tokens=opts.max_tokens, max_age=opts.max_age, reorder=opts.reorder, line=line,
         )
         self.sqs[name] = spec
@@ -262,16 +347,47 @@ def _current_builder() -> Optional[_Builder]:
     return stack[-1] if stack else None
 
 
-def _options(state: bool, requires: Iterable[str], ensemble: Optional[str], outputs: int,
-             firing: Optional[str], max_tokens: Optional[int], max_age_ms: Optional[float],
-             reorder_ms: float, stream: Optional[StreamSpec] = None) -> _Options:
-    if isinstance(requires, str):
+def _requires(requires: Requires) -> Tuple[Any, ...]:
+    """requires= as a tuple of queries: names stay names, objects are checked and normalized."""
+    if isinstance(requires, (str, dict)):
         requires = [requires]
-    requires = tuple(requires)
-    if not all(isinstance(r, str) and r for r in requires):
-        raise TypeError("requires= takes component names, got %r" % (requires,))
+    try:
+        items = list(requires)
+    except TypeError:
+        raise TypeError("requires= takes a query or a list of queries, got %r" % (requires,)) from None
+    out = []
+    for query in items:
+        if isinstance(query, str) and query:
+            out.append(query)
+            continue
+        try:
+            out.append(normalize(query, "requires="))
+        except QueryError as exc:
+            raise ValueError(str(exc)) from None
+    return tuple(out)
+
+
+def _cost(cost: Any) -> float:
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not (cost > 0 and math.isfinite(cost)):
+        raise ValueError("cost= must be a positive number, got %r" % (cost,))
+    return cost
+
+
+def _ensemble(ensemble: Any) -> Optional[str]:
     if ensemble is not None and not isinstance(ensemble, str):
         raise TypeError("ensemble= takes an ensemble name, got %r" % (ensemble,))
+    return ensemble
+
+
+def _placement(ensemble: Optional[str], requires: Optional[Requires], cost: Optional[float]) -> _Placement:
+    return _Placement(_ensemble(ensemble), None if requires is None else _requires(requires),
+                      None if cost is None else _cost(cost))
+
+
+def _options(state: bool, requires: Requires, ensemble: Optional[str], outputs: int,
+             firing: Optional[str], max_tokens: Optional[int], max_age_ms: Optional[float],
+             reorder_ms: float, cost: float, stream: Optional[StreamSpec] = None,
+             width_is_period: bool = False) -> _Options:
     if type(outputs) is not int or outputs < 1:
         raise ValueError("outputs= must be a positive int, got %r" % (outputs,))
     if firing is not None and firing not in _USER_RULES:
@@ -283,48 +399,15 @@ def _options(state: bool, requires: Iterable[str], ensemble: Optional[str], outp
     if ms_to_ticks(reorder_ms, "reorder_ms") < 0:
         raise ValueError("reorder_ms= must not be negative, got %r" % (reorder_ms,))
     return _Options(
-        state=bool(state), requires=requires, ensemble=ensemble, outputs=outputs, firing=firing,
-        max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
+        state=bool(state), requires=_requires(requires), ensemble=_ensemble(ensemble), outputs=outputs,
+        firing=firing, max_tokens=max_tokens or DEFAULT_MAX_TOKENS,
         max_age=ms_to_ticks(max_age_ms, "max_age_ms") if max_age_ms is not None else DEFAULT_MAX_AGE,
-        reorder=ms_to_ticks(reorder_ms, "reorder_ms"), stream=stream,
+        reorder=ms_to_ticks(reorder_ms, "reorder_ms"), stream=stream, cost=_cost(cost),
+        width_is_period=width_is_period,
     )
 
 
-def _decorate(options: _Options, fn: Optional[Callable[..., Any]]):
-    def wrap(function: Callable[..., Any]) -> SQTemplate:
-        if isinstance(function, SQTemplate):
-            raise TypeError("%s is already an SQ" % function.function.__name__)
-        return SQTemplate(function, options)
-
-    return wrap(fn) if fn is not None else wrap
-
-
-def sq(fn: Optional[Callable[..., Any]] = None, *, state: bool = False, requires: Iterable[str] = (),
-       ensemble: Optional[str] = None, outputs: int = 1, firing: Optional[str] = None,
-       max_tokens: Optional[int] = None, max_age_ms: Optional[float] = None, reorder_ms: float = 0):
-    """Make a function an SQ.
-
-    Options: ``state=True`` passes a persistent per-SQ dict as ``state``;
-    ``requires=[...]`` names components the hosting ensemble must have;
-    ``ensemble="name"`` pins it; ``outputs=n`` spreads a returned tuple over n
-    output ports; ``firing=`` overrides the rule ("timed", "immediate",
-    "sequential"; a stateful SQ on a stream is sequential by default);
-    ``max_tokens``/``max_age_ms`` bound each input port's store;
-    ``reorder_ms`` lets a sequential SQ wait that long for late earlier samples.
-    """
-    return _decorate(_options(state, requires, ensemble, outputs, firing, max_tokens, max_age_ms, reorder_ms), fn)
-
-
-def stream(fn: Optional[Callable[..., Any]] = None, *, period_ms: float, phase_ms: float = 0,
-           width_ms: Optional[float] = None, count: Optional[int] = None, state: bool = False,
-           requires: Iterable[str] = (), ensemble: Optional[str] = None, outputs: int = 1):
-    """Make a function a periodic source sampled on the root clock.
-
-    It samples at ticks ``t`` with ``t ≡ phase (mod period)``; each sample's
-    token is valid over ``width_ms`` (default: the period) centred on ``t``.
-    A parameter named ``tick`` receives ``t`` in µs. ``count`` caps the
-    number of samples.
-    """
+def _stream_spec(period_ms: float, phase_ms: float, width_ms: Optional[float], count: Optional[int]) -> StreamSpec:
     period = ms_to_ticks(period_ms, "period_ms")
     if period < 1:
         raise ValueError("period_ms must be positive, got %r" % (period_ms,))
@@ -336,8 +419,117 @@ def stream(fn: Optional[Callable[..., Any]] = None, *, period_ms: float, phase_m
         raise ValueError("width_ms must be positive, got %r" % (width_ms,))
     if count is not None and (type(count) is not int or count < 1):
         raise ValueError("count must be a positive int or None, got %r" % (count,))
-    spec = StreamSpec(period, phase, width, count)
-    return _decorate(_options(state, requires, ensemble, outputs, None, None, None, 0, spec), fn)
+    return StreamSpec(period, phase, width, count)
+
+
+def _retimed(settings: _Options, period_ms: Optional[float], phase_ms: Optional[float],
+             width_ms: Optional[float], count: Optional[int]) -> Dict[str, Any]:
+    """The stream fields of ``settings`` with the given timing replacing its own."""
+    old = settings.stream
+    assert old is not None
+    width_is_period = settings.width_is_period and width_ms is None
+    stream = _stream_spec(
+        old.period / 1000 if period_ms is None else period_ms,
+        old.phase / 1000 if phase_ms is None else phase_ms,
+        None if width_is_period else old.width / 1000 if width_ms is None else width_ms,
+        old.count if count is None else count)
+    return {"stream": stream, "width_is_period": width_is_period}
+
+
+def _decorate(options: _Options, fn: Optional[Callable[..., Any]]):
+    def wrap(function: Callable[..., Any]) -> SQTemplate:
+        if isinstance(function, SQTemplate):
+            raise TypeError("%s is already an SQ" % function.function.__name__)
+        return SQTemplate(function, options)
+
+    return wrap(fn) if fn is not None else wrap
+
+
+def sq(fn: Optional[Callable[..., Any]] = None, *, state: bool = False, requires: Requires = (),
+       ensemble: Optional[str] = None, outputs: int = 1, firing: Optional[str] = None,
+       max_tokens: Optional[int] = None, max_age_ms: Optional[float] = None, reorder_ms: float = 0,
+       cost: float = 1):
+    """Make a function an SQ.
+
+    Options: ``state=True`` passes a persistent per-SQ dict as ``state``;
+    ``requires=`` queries the components the hosting ensemble must have (a
+    name, a query object such as ``where(kind="camera")``, or a list of them);
+    ``ensemble="name"`` pins it; ``cost`` is what hosting it weighs against an
+    ensemble's capacity; ``outputs=n`` spreads a returned tuple over n output
+    ports; ``firing=`` overrides the rule ("timed", "immediate", "sequential";
+    a stateful SQ on a stream is sequential by default);
+    ``max_tokens``/``max_age_ms`` bound each input port's store;
+    ``reorder_ms`` lets a sequential SQ wait that long for late earlier samples.
+    """
+    return _decorate(_options(state, requires, ensemble, outputs, firing, max_tokens, max_age_ms, reorder_ms,
+                              cost), fn)
+
+
+def stream(fn: Optional[Callable[..., Any]] = None, *, period_ms: float, phase_ms: float = 0,
+           width_ms: Optional[float] = None, count: Optional[int] = None, state: bool = False,
+           requires: Requires = (), ensemble: Optional[str] = None, outputs: int = 1, cost: float = 1):
+    """Make a function a periodic source sampled on the root clock.
+
+    It samples at ticks ``t`` with ``t ≡ phase (mod period)``; each sample's
+    token is valid over ``width_ms`` (default: the period) centred on ``t``.
+    A parameter named ``tick`` receives ``t`` in µs. ``count`` caps the
+    number of samples.
+    """
+    spec = _stream_spec(period_ms, phase_ms, width_ms, count)
+    return _decorate(_options(state, requires, ensemble, outputs, None, None, None, 0, cost, spec,
+                              width_is_period=width_ms is None), fn)
+
+
+@contextlib.contextmanager
+def placement(*, ensemble: Optional[str] = None, requires: Optional[Requires] = None,
+              cost: Optional[float] = None) -> Iterator[None]:
+    """Place the SQs called inside the block: what is given replaces each SQ's own
+    ``ensemble=``, ``requires=`` or ``cost``; an inner block wins over an outer one,
+    and ``.options(...)`` on a call wins over both. It covers every SQ the block adds,
+    the deadline gate, Plan B and merge of a ``finish_by`` among them."""
+    caller = sys._getframe(2)  # past contextlib's frame
+    builder = _current_builder()
+    if builder is None:
+        raise BuildError("placement(...) is used inside a @graph function",
+                         filename=caller.f_code.co_filename, line=caller.f_lineno)
+    try:
+        block = _placement(ensemble, requires, cost)
+    except (TypeError, ValueError) as exc:
+        raise BuildError(str(exc), filename=caller.f_code.co_filename, line=caller.f_lineno) from None
+    builder.placements.append(block)
+    try:
+        yield
+    finally:
+        builder.placements.pop()
+
+
+def max_latency(ms: float, *path: Handle) -> None:
+    """Bound the network latency along a path of SQs, given by their outputs in order,
+    each SQ fed by an arc from the one before: ``max_latency(5, reading, valve)``.
+
+    The mapper then picks only placements where the one-way link latencies between
+    the ensembles of consecutive SQs (as the system file gives them; nothing between
+    SQs on one ensemble) add up to at most ``ms``, and fails when none does. It
+    bounds time on the network, not the SQs' own execution.
+    """
+    caller = sys._getframe(1)
+    where = {"filename": caller.f_code.co_filename, "line": caller.f_lineno}
+    builder = _current_builder()
+    if builder is None:
+        raise BuildError("max_latency is used inside a @graph function", **where)
+    if not all(isinstance(h, Handle) and h.builder is builder for h in path):
+        raise BuildError("max_latency takes the outputs of SQs of this graph, got %r" % (path,), **where)
+    try:
+        limit = ms_to_ticks(ms, "max_latency")
+        if limit < 1:
+            raise ValueError("max_latency must be positive, got %r ms" % (ms,))
+    except (TypeError, ValueError) as exc:
+        raise BuildError(str(exc), **where) from None
+    names = [h.sq for h in path]
+    problem = path_problem(names, builder.arcs)
+    if problem:
+        raise BuildError("max_latency: %s" % problem, **where)
+    builder.bounds.append(LatencyBound(tuple(names), limit, caller.f_lineno))
 
 
 class GraphTemplate:
@@ -368,7 +560,8 @@ class GraphTemplate:
             stack.pop()
         outputs = self._outputs(result, builder)
         program = _program_source(self.function, builder.functions)
-        graph = Graph(builder.graph_name, program, list(builder.sqs.values()), builder.arcs, outputs)
+        graph = Graph(builder.graph_name, program, list(builder.sqs.values()), builder.arcs, outputs,
+                      builder.bounds)
         check_wiring(graph, source=os.path.relpath(self.filename))
         return graph
 
@@ -432,7 +625,7 @@ class _Builtin(SQTemplate):
 def _builtin_template(name: str, firing: str) -> _Builtin:
     function, outputs = BUILTINS[name]
     options = _Options(state=False, requires=(), ensemble=None, outputs=outputs, firing=firing,
-                       max_tokens=DEFAULT_MAX_TOKENS, max_age=DEFAULT_MAX_AGE, reorder=0)
+                       max_tokens=DEFAULT_MAX_TOKENS, max_age=DEFAULT_MAX_AGE, reorder=0, cost=1)
     return _Builtin(function, options)
 
 
@@ -475,7 +668,7 @@ def finish_by(value: Handle, *, deadline_ms: float, otherwise: SQTemplate,
     if any(p.default is NO_DEFAULT for p in otherwise.ports):
         raise BuildError("a Plan B SQ takes no inputs (give its parameters default values)",
                          sq=otherwise.function.__name__, filename=where[0], line=where[1])
-    if otherwise.options.outputs != 1:
+    if otherwise.settings.outputs != 1:
         raise BuildError("a Plan B SQ has one output", sq=otherwise.function.__name__,
                          filename=where[0], line=where[1])
     gate = builder.add(_builtin_template("deadline", DEADLINE), (value, sample), {}, where[0], where[1],

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import Dict, List, Optional
 
+from appliance.components.query import describe, normalize
 from appliance.program.model import Arc, Graph, SQSpec
 
 Mapping = Optional[Dict[str, str]]
@@ -54,7 +55,7 @@ def _constraints(spec: SQSpec) -> List[str]:
     if spec.ensemble is not None:
         out.append("pinned to %s" % spec.ensemble)
     if spec.requires:
-        out.append("requires %s" % ", ".join(spec.requires))
+        out.append("requires %s" % "; ".join(describe(normalize(q)) for q in spec.requires))
     return out
 
 

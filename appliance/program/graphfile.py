@@ -11,6 +11,7 @@ import json
 import re
 from typing import Any, Dict, List, Optional, Tuple
 
+from appliance.components.query import QueryError, normalize
 from appliance.program.builtins import BUILTINS
 from appliance.program.checks import check_functions
 from appliance.program.errors import GraphFileError
@@ -21,13 +22,17 @@ from appliance.program.model import (
     STREAM,
     Arc,
     Graph,
+    LatencyBound,
     ProgramSource,
     SQSpec,
     StreamSpec,
 )
 
 FORMAT = "appliance-graph"
-VERSION = 1
+#: The version written. Version 1 files (``requires`` names only, no ``cost`` and no
+#: ``constraints``) still load: every one of them is a version 2 file too.
+VERSION = 2
+READS = (1, 2)
 _NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
 
 
@@ -49,6 +54,7 @@ def to_document(graph: Graph) -> Dict[str, Any]:
             for a in graph.arcs
         ],
         "outputs": [{"sq": sq, "port": port} for sq, port in graph.outputs],
+        "constraints": [{"max_latency": b.limit, "path": list(b.path), "line": b.line} for b in graph.bounds],
     }
 
 
@@ -73,6 +79,7 @@ def sq_to_document(spec: SQSpec) -> Dict[str, Any]:
         "tick": spec.tick,
         "requires": list(spec.requires),
         "ensemble": spec.ensemble,
+        "cost": spec.cost,
         "max_tokens": spec.max_tokens,
         "max_age": spec.max_age,
         "reorder": spec.reorder,
@@ -163,8 +170,9 @@ def from_document(document: Any, source: str = "graph") -> Graph:
     if fmt != FORMAT:
         raise top.error("is %r, expected %r" % (fmt, FORMAT), "format")
     version = top.get("version", (int,))
-    if version != VERSION:
-        raise top.error("is %d; this appliance reads version %d" % (version, VERSION), "version")
+    if version not in READS:
+        raise top.error("is %d; this appliance reads versions %s" % (version, ", ".join(map(str, READS))),
+                        "version")
     name = top.get("name", (str,), check=_name)
     prog = _Fields(top.get("program", (dict,)), source, prefix="program.")
     program = ProgramSource(prog.get("module", (str,)), prog.get("filename", (str,)), prog.get("source", (str,)))
@@ -197,7 +205,9 @@ def from_document(document: Any, source: str = "graph") -> Graph:
         if (sq, port) in outputs:
             raise GraphFileError("is listed as a graph output twice", source=source, sq=sq, field="outputs")
         outputs.append((sq, port))
-    graph = Graph(name, program, sqs, arcs, outputs)
+    bounds = [_bound_from_document(item, source, index, arcs)
+              for index, item in enumerate(top.get("constraints", (list,), default=[]))]
+    graph = Graph(name, program, sqs, arcs, outputs, bounds)
     check_wiring(graph, source)
     check_functions(graph, source)
     return graph
@@ -261,13 +271,42 @@ def sq_from_document(item: Any, source: str, index: int = 0) -> SQSpec:
         deadline=deadline,
         state=f.get("state", (bool,), default=False),
         tick=tick,
-        requires=f.get("requires", (list,), default=[], check=_strings),
+        requires=_requires(f),
         ensemble=f.get("ensemble", (str, type(None)), default=None),
+        cost=f.get("cost", (int, float), default=1,
+                   check=lambda v: None if v > 0 and v == v and v != float("inf") else "must be positive"),
         max_tokens=f.get("max_tokens", (int,), check=_positive),
         max_age=f.get("max_age", (int,), check=_positive),
         reorder=f.get("reorder", (int,), default=0, check=_non_negative),
         line=f.get("line", (int,), default=0, check=_non_negative),
     )
+
+
+def _requires(f: _Fields) -> List[Any]:
+    queries = f.get("requires", (list,), default=[])
+    try:
+        return [q if isinstance(q, str) and q else normalize(q, "requires[%d]" % i) for i, q in enumerate(queries)]
+    except QueryError as exc:
+        raise f.error(str(exc), "requires") from None
+
+
+def path_problem(path: List[str], arcs: List[Arc]) -> Optional[str]:
+    """Why ``path`` is not a path of SQs joined by arcs, or None."""
+    if len(path) < 2:
+        return "a path names at least two SQs"
+    joined = {(a.source, a.target) for a in arcs}
+    for first, second in zip(path, path[1:]):
+        if (first, second) not in joined:
+            return "no arc joins SQ %r to SQ %r" % (first, second)
+    return None
+
+
+def _bound_from_document(item: Any, source: str, index: int, arcs: List[Arc]) -> LatencyBound:
+    prefix = "constraints[%d]." % index
+    f = _Fields(item, source, prefix=prefix)
+    limit = f.get("max_latency", (int,), check=_positive)
+    path = f.get("path", (list,), check=lambda v: _strings(v) or path_problem(v, arcs))
+    return LatencyBound(tuple(path), limit, f.get("line", (int,), default=0, check=_non_negative))
 
 
 def _arc_from_document(item: Any, source: str, index: int, sqs: Dict[str, SQSpec]) -> Arc:

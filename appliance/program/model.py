@@ -52,8 +52,11 @@ class SQSpec:
     deadline: Optional[int] = None
     state: bool = False
     tick: bool = False
-    requires: List[str] = field(default_factory=list)
+    #: Queries (``appliance.components.query``): a component name, or an object.
+    requires: List[Any] = field(default_factory=list)
     ensemble: Optional[str] = None
+    #: What hosting it costs an ensemble, against the ensemble's capacity (the static mapper).
+    cost: float = 1
     max_tokens: int = DEFAULT_MAX_TOKENS
     max_age: int = DEFAULT_MAX_AGE
     reorder: int = 0
@@ -88,6 +91,17 @@ class ProgramSource:
         return hashlib.sha256(self.source.encode("utf-8")).hexdigest()
 
 
+@dataclass(frozen=True)
+class LatencyBound:
+    """At most ``limit`` ticks of network latency along ``path``, SQs each joined to the
+    next by an arc: the sum of the one-way link latencies between the ensembles that
+    host consecutive SQs (nothing between SQs on one ensemble)."""
+
+    path: Tuple[str, ...]
+    limit: int
+    line: int = 0
+
+
 @dataclass
 class Graph:
     name: str
@@ -95,6 +109,8 @@ class Graph:
     sqs: List[SQSpec]
     arcs: List[Arc]
     outputs: List[Tuple[str, int]]
+    #: Constraints on more than one SQ (``max_latency``), checked by the mapper.
+    bounds: List[LatencyBound] = field(default_factory=list)
 
     def sq(self, name: str) -> SQSpec:
         for spec in self.sqs:

@@ -17,11 +17,13 @@ from __future__ import annotations
 
 import itertools
 from collections import deque
-from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple
+from typing import Any, Callable, Deque, Dict, Iterable, List, Optional, Set, Tuple, Union
 
 import simpy
 from cryptography.hazmat.primitives.asymmetric.ed25519 import Ed25519PrivateKey
 
+from appliance.components import Component
+from appliance.components.inventory import Inventory
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.net import Endpoint, TransportConfig
 from appliance.net.impairment import Impairment
@@ -37,7 +39,7 @@ from appliance.runtime.signing import ControlSigner, ControlVerifier
 from appliance.runtime.sync import InputTokenCore
 from appliance.runtime.timers import IDLE
 from appliance.sim.link import SimNetwork, derived_rng
-from appliance.system import Component, EnsembleDescription
+from appliance.system import EnsembleDescription
 
 #: ``client(ensemble, message)``: what an ensemble tells whoever drives it.
 Client = Callable[["SimEnsemble", Message], None]
@@ -126,8 +128,7 @@ class SimEnsemble:
         self.name = name
         self.clock = clock or SimClock()
         self.address = sim_address(name)
-        self.components: List[Component] = []
-        self.add_components(*components)
+        self.inventory = Inventory(components)
         self.client = client
         entropy = derived_rng(world.seed, "entropy", name, str(boot))
         endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key,
@@ -166,21 +167,24 @@ class SimEnsemble:
     # -- the seeds' ensemble API ------------------------------------------------------
 
     def add_components(self, *components: Component) -> None:
-        """Add components; one with the name of a present component replaces it."""
-        for component in components:
-            self.components = [c for c in self.components if c.name != component.name] + [component]
+        """Add components: one already here is ignored, a different one of a present
+        component's name replaces it."""
+        self.inventory.add(*components)
 
-    def remove_component(self, component: Component) -> None:
-        self.components = [c for c in self.components if c.name != component.name]
+    def remove_component(self, component: Union[Component, str]) -> None:
+        self.inventory.remove(component)
 
-    def find_component(self, name: str) -> Optional[Component]:
-        for component in self.components:
-            if component.name == name:
-                return component
-        return None
+    def find_component(self, query: Any) -> Optional[Component]:
+        """The first component the query matches (a name, or a query such as
+        ``where(kind="camera")``), or None."""
+        return self.inventory.find(query)
+
+    @property
+    def components(self) -> List[Component]:
+        return list(self.inventory)
 
     def description(self) -> EnsembleDescription:
-        return EnsembleDescription(self.name, self.address, list(self.components))
+        return EnsembleDescription(self.name, self.address, self.components)
 
     def connect_to_ticktalk_network(self, runtime_manager_address: str,
                                     runtime_manager_name: str = RUNTIME_MANAGER) -> None:

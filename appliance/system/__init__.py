@@ -1,10 +1,9 @@
 """Describing the system: ensembles, their components and resources."""
 from appliance.system.description import (
-    Component,
     EnsembleDescription,
     SystemFileError,
     load_system,
     system_from_document,
 )
 
-__all__ = ["Component", "EnsembleDescription", "SystemFileError", "load_system", "system_from_document"]
+__all__ = ["EnsembleDescription", "SystemFileError", "load_system", "system_from_document"]

@@ -7,6 +7,7 @@ import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Type
 
+from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.program.errors import ProgramError
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
@@ -16,31 +17,47 @@ class SystemFileError(ProgramError):
     """A system file or ensemble description that does not validate."""
 
 
-@dataclass(frozen=True)
-class Component:
-    """A sensor, actuator or other capability of an ensemble, found by name."""
-
-    name: str
-    kind: str = ""
-    fields: Dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+#: What a link to another ensemble may say: its one-way latency (µs) and a relative cost.
+LINK_KEYS = ("latency", "cost")
 
 
 @dataclass
 class EnsembleDescription:
+    """An ensemble as the runtime manager knows it: what it told at its join.
+
+    ``links`` are what is known of its links to other ensembles, by their name:
+    ``{"latency": µs, "cost": c}`` (either may be missing); the static mapper keeps
+    connected SQs together by them and checks latency bounds against them.
+    """
+
     name: str
     address: str = ""
     components: List[Component] = field(default_factory=list)
     resources: Dict[str, Any] = field(default_factory=dict)
+    links: Dict[str, Dict[str, float]] = field(default_factory=dict)
 
     def component_names(self) -> List[str]:
         return [c.name for c in self.components]
+
+    @property
+    def capacity(self) -> float:
+        """What SQ costs this ensemble can carry before it counts as loaded: its
+        ``resources.capacity`` if given, else the cores of its compute components,
+        else 1."""
+        given = self.resources.get("capacity")
+        if _positive(given):
+            return given
+        cores = sum(c.attributes.get("cores", 0) for c in self.components
+                    if c.kind == "compute" and _positive(c.attributes.get("cores")))
+        return cores or 1
 
     def to_wire(self) -> Dict[str, Any]:
         return {
             "name": self.name,
             "address": self.address,
-            "components": [{"name": c.name, "kind": c.kind, "fields": dict(c.fields)} for c in self.components],
+            "components": [c.to_wire() for c in self.components],
             "resources": dict(self.resources),
+            "links": {other: dict(link) for other, link in self.links.items()},
         }
 
     @classmethod
@@ -55,26 +72,32 @@ class EnsembleDescription:
         address = doc.get("address", "")
         if not isinstance(address, str):
             raise SystemFileError("%s: field 'address' must be a string" % where)
-        components = []
         raw = doc.get("components", [])
         if not isinstance(raw, list):
             raise SystemFileError("%s: field 'components' must be a list" % where)
-        for item in raw:
-            if isinstance(item, str):
-                item = {"name": item}
-            if not isinstance(item, dict) or not isinstance(item.get("name"), str) or not item["name"]:
-                raise SystemFileError("%s: field 'components': each is a name or an object with a name" % where)
-            fields = item.get("fields", {})
-            if not isinstance(fields, dict):
-                raise SystemFileError("%s: component %r: 'fields' must be an object" % (where, item["name"]))
-            components.append(Component(item["name"], str(item.get("kind", "")), fields))
+        try:
+            components = [component_from_wire(item, where) for item in raw]
+        except ComponentError as exc:
+            raise SystemFileError(str(exc)) from None
         names = [c.name for c in components]
-        if len(set(names)) != len(names):
-            raise SystemFileError("%s: field 'components' names a component twice" % where)
+        doubled = sorted({n for n in names if names.count(n) > 1})
+        if doubled:
+            raise SystemFileError("%s: field 'components' names component %r twice" % (where, doubled[0]))
         resources = doc.get("resources", {})
         if not isinstance(resources, dict):
             raise SystemFileError("%s: field 'resources' must be an object" % where)
-        return cls(name, address, components, resources)
+        if "capacity" in resources and not _positive(resources["capacity"]):
+            raise SystemFileError("%s: resources.capacity must be a positive number, got %r"
+                                  % (where, resources["capacity"]))
+        links = doc.get("links", {})
+        if not isinstance(links, dict) or not all(_link_ok(link) for link in links.values()):
+            raise SystemFileError("%s: field 'links' must map ensemble names to {\"latency\": µs, \"cost\": c}"
+                                  % where)
+        return cls(name, address, components, resources, {other: dict(link) for other, link in links.items()})
+
+
+def _link_ok(link: Any) -> bool:
+    return isinstance(link, dict) and all(key in LINK_KEYS and _non_negative(value) for key, value in link.items())
 
 
 def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescription]:
@@ -84,12 +107,43 @@ def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescr
         raise SystemFileError("%s: 'ensembles' names no ensemble; list at least one" % source)
     ensembles = [EnsembleDescription.from_wire(item, "%s: ensembles[%d]" % (source, i))
                  for i, item in enumerate(doc["ensembles"])]
-    seen = set()
+    by_name: Dict[str, EnsembleDescription] = {}
     for ensemble in ensembles:
-        if ensemble.name in seen:
+        if ensemble.name in by_name:
             raise SystemFileError("%s: ensemble '%s' is listed twice" % (source, ensemble.name))
-        seen.add(ensemble.name)
+        by_name[ensemble.name] = ensemble
+    links = doc.get("links", [])
+    if not isinstance(links, list):
+        raise SystemFileError("%s: 'links' must be a list of {\"between\": [a, b], \"latency_ms\": ..., "
+                              "\"cost\": ...}" % source)
+    for index, item in enumerate(links):
+        where = "%s: links[%d]" % (source, index)
+        pair = item.get("between") if isinstance(item, dict) else None
+        if not (isinstance(pair, list) and len(pair) == 2 and all(p in by_name for p in pair) and pair[0] != pair[1]):
+            raise SystemFileError("%s: 'between' must name two different ensembles of the file, got %r" % (where, pair))
+        link: Dict[str, float] = {}
+        for key, value in item.items():
+            if key == "latency_ms" and _non_negative(value):
+                link["latency"] = int(round(value * 1000))
+            elif key == "cost" and _non_negative(value):
+                link["cost"] = value
+            elif key != "between":
+                raise SystemFileError("%s: %r is not a non-negative number, or not a key of a link "
+                                      "(between, latency_ms, cost)" % (where, key))
+        a, b = pair
+        if b in by_name[a].links:
+            raise SystemFileError("%s: the link between %s and %s is given twice" % (where, a, b))
+        by_name[a].links[b] = dict(link)
+        by_name[b].links[a] = dict(link)
     return ensembles
+
+
+def _non_negative(value: Any) -> bool:
+    return isinstance(value, (int, float)) and not isinstance(value, bool) and 0 <= value < float("inf")
+
+
+def _positive(value: Any) -> bool:
+    return _non_negative(value) and value > 0
 
 
 def load_json(path: str, error: Type[ProgramError]) -> Any:

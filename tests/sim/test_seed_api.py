@@ -1,10 +1,10 @@
 """The seeds' ensemble and runtime-manager API, driving a simulation by hand."""
+from appliance.components import Component, any_of, at_least, where
 from appliance.ipc import Message, Recipient, SyncMsg
 from appliance.program.loader import load_program
 from appliance.program.token import Tag, Token
 from appliance.runtime.app import FINISHED, RunOptions
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
-from appliance.system import Component
 from appliance.timing import Interval
 
 from .conftest import example_path
@@ -12,10 +12,14 @@ from .conftest import example_path
 
 def test_components_are_added_found_replaced_and_removed():
     world = SimWorld()
-    edge = SimEnsemble(world, "edge", [Component("camera", "sensor", {"fps": 30})])
-    edge.add_components(Component("gpu"), Component("camera", "sensor", {"fps": 60}))
-    assert [c.name for c in edge.components] == ["gpu", "camera"]
-    assert edge.find_component("camera").fields == {"fps": 60}
+    edge = SimEnsemble(world, "edge", [Component("camera", "camera", {"fps": 30})])
+    edge.add_components(Component("gpu", "gpu", {"memory_gb": 8}), Component("camera", "camera", {"fps": 30}))
+    assert [c.name for c in edge.components] == ["camera", "gpu"]  # the same camera again: ignored
+    edge.add_components(Component("camera", "camera", {"fps": 60}))
+    assert [c.name for c in edge.components] == ["camera", "gpu"]  # another camera: replaced in place
+    assert edge.find_component("camera").attributes == {"fps": 60}
+    assert edge.find_component(where(kind="gpu", memory_gb=at_least(4))).name == "gpu"
+    assert edge.find_component(any_of(where(kind="camera", fps=at_least(90)), "lidar")) is None
     edge.remove_component(Component("gpu"))
     assert edge.find_component("gpu") is None
     assert edge.description().component_names() == ["camera"]

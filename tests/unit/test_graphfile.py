@@ -109,8 +109,54 @@ def test_an_edited_program_source_is_noticed(document):
 
 def test_a_newer_version_is_refused(document):
     doc = copy.deepcopy(document)
-    doc["version"] = 2
-    assert _refused(doc, "reads version 1").field == "version"
+    doc["version"] = 3
+    assert _refused(doc, "reads versions 1, 2").field == "version"
+
+
+def test_a_version_1_file_still_loads(document):
+    """Version 1 had names only in requires, and no cost or constraints."""
+    doc = copy.deepcopy(document)
+    doc["version"] = 1
+    doc.pop("constraints")
+    for sq in doc["sqs"]:
+        sq.pop("cost")
+    doc["sqs"][0]["requires"] = ["camera"]
+    graph = graphfile.from_document(doc)
+    assert graph.sqs[0].requires == ["camera"] and all(s.cost == 1 for s in graph.sqs)
+    assert graph.bounds == []
+
+
+def test_queries_costs_and_latency_bounds_round_trip(document):
+    doc = copy.deepcopy(document)
+    doc["sqs"][0]["requires"] = ["camera", {"kind": "gpu", "memory_gb": {"at_least": 4}}]
+    doc["sqs"][0]["cost"] = 2.5
+    arc = doc["arcs"][0]
+    doc["constraints"] = [{"max_latency": 5000, "path": [arc["source"], arc["target"]]}]
+    graph = graphfile.from_document(doc)
+    again = graphfile.from_document(json.loads(graphfile.dumps(graph)))
+    assert again.sqs[0].requires == ["camera", {"kind": "gpu", "memory_gb": {"at_least": 4}}]
+    assert again.sqs[0].cost == 2.5
+    assert [(b.path, b.limit) for b in again.bounds] == [((arc["source"], arc["target"]), 5000)]
+
+
+@pytest.mark.parametrize("query, match", [
+    ({"memory_gb": {"more_than": 4}}, "at_least"),
+    ({"any": []}, "non-empty list"),
+    ({"kind": 3}, "compared with a string"),
+    (7, "a query is a component name"),
+])
+def test_a_bad_query_names_the_sq_and_field(document, query, match):
+    doc = copy.deepcopy(document)
+    doc["sqs"][0]["requires"] = [query]
+    error = _refused(doc, match)
+    assert error.field == "requires" and error.sq == doc["sqs"][0]["name"]
+
+
+def test_a_latency_bound_off_the_arcs_is_refused(document):
+    doc = copy.deepcopy(document)
+    names = [sq["name"] for sq in doc["sqs"]]
+    doc["constraints"] = [{"max_latency": 5000, "path": [names[-1], names[0]]}]
+    assert _refused(doc, "no arc joins").field == "constraints[0].path"
 
 
 def test_unreadable_files_are_refused(tmp_path):

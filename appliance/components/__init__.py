@@ -1,0 +1,38 @@
+"""An ensemble's components (sensors, actuators, cameras, compute, clocks, ...), the
+queries programs place SQs with, and the drivers SQs read and write them through."""
+from appliance.components.inventory import Inventory
+from appliance.components.model import KINDS, Component, ComponentError, component_from_wire
+from appliance.components.query import (
+    QueryError,
+    all_of,
+    any_of,
+    at_least,
+    at_most,
+    between,
+    describe,
+    matches,
+    normalize,
+    one_of,
+    unmet,
+    where,
+)
+
+__all__ = [
+    "KINDS",
+    "Component",
+    "ComponentError",
+    "Inventory",
+    "QueryError",
+    "all_of",
+    "any_of",
+    "at_least",
+    "at_most",
+    "between",
+    "component_from_wire",
+    "describe",
+    "matches",
+    "normalize",
+    "one_of",
+    "unmet",
+    "where",
+]
