@@ -5,8 +5,10 @@ starts with ``$ ``) is run, command by command, in a scratch directory that
 holds the examples and the venv, and its output must be exactly what the
 block shows (a line ``...`` stands for any lines). Every Python block followed
 at once by a plain block is run and must print that block. Python blocks
-marked ``<!-- a whole program -->`` must build. And the docs cite nothing
-outside the repository.
+marked ``<!-- a whole program -->`` must build and simulate (on the system file
+the marker names, as in ``<!-- a whole program, simulated with
+examples/x.system.json -->``). And the docs cite nothing outside the
+repository.
 """
 import os
 import re
@@ -20,7 +22,7 @@ import pytest
 ROOT = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
 DOCS = [os.path.join(ROOT, "README.md")] + sorted(
     os.path.join(ROOT, "docs", name) for name in os.listdir(os.path.join(ROOT, "docs")) if name.endswith(".md"))
-WHOLE_PROGRAM = "<!-- a whole program -->"
+WHOLE_PROGRAM = re.compile(r"^<!-- a whole program(?:, simulated with (\S+))? -->$")
 FENCE = re.compile(r"^```(\w*)\s*$")
 
 
@@ -125,7 +127,7 @@ def test_every_python_example_prints_what_the_docs_show(doc, tmp_path):
             "%s:%d printed:\n%s\n--- the docs show:\n%s" % (code.doc, code.line, done.stdout, out.text)
 
 
-WHOLE_PROGRAMS = [b for d in DOCS for b in blocks(d) if b.lang == "python" and b.before.strip() == WHOLE_PROGRAM]
+WHOLE_PROGRAMS = [b for d in DOCS for b in blocks(d) if b.lang == "python" and WHOLE_PROGRAM.match(b.before.strip())]
 
 
 def test_the_readme_starts_with_a_whole_program():
@@ -136,7 +138,9 @@ def test_the_readme_starts_with_a_whole_program():
 def test_every_whole_program_in_the_docs_builds_and_simulates(block, tmp_path):
     path = tmp_path / "program.py"
     path.write_text(textwrap.dedent(block.text))
-    done = subprocess.run([sys.executable, "-m", "appliance", "simulate", str(path), "--duration", "0.2"],
+    system = WHOLE_PROGRAM.match(block.before.strip()).group(1)
+    done = subprocess.run([sys.executable, "-m", "appliance", "simulate", str(path), "--duration", "0.2"]
+                          + (["--system", os.path.join(ROOT, system)] if system else []),
                           capture_output=True, text=True, timeout=120, env=_environment())
     assert done.returncode == 0, "%s:%d: %s" % (block.doc, block.line, done.stderr)
 

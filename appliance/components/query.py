@@ -36,11 +36,12 @@ class QueryError(ProgramError):
 
 def where(name: Optional[str] = None, kind: Optional[str] = None, **attributes: Any) -> Dict[str, Any]:
     """A component with this name, this kind, and these attributes (values or conditions)."""
-    query: Dict[str, Any] = dict(attributes)
+    query: Dict[str, Any] = {}
     if name is not None:
         query["name"] = name
     if kind is not None:
         query["kind"] = kind
+    query.update(attributes)
     return query
 
 
