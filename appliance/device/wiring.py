@@ -87,8 +87,12 @@ def device_status(inbox: ShmQueue) -> Dict[str, object]:
 
 def count_queue_drops(inbox: ShmQueue, seen: int, counters: Counters) -> int:
     """Tokens the full queue dropped for this process since ``seen``, counted where the
-    app's teardown report carries them (``dropped.queue_full``); returns the new total."""
-    dropped = inbox.stats().dropped
+    app's teardown report carries them (``dropped.queue_full``); returns the new total.
+
+    Called after every ``get_many``, so it reads the total that call saw (``inbox.dropped``):
+    asking ``stats()`` would take the queue's lock once more per batch, on every hop of
+    every token."""
+    dropped = inbox.dropped
     if dropped > seen:
         counters.drop("queue_full", dropped - seen)
     return dropped

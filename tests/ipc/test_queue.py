@@ -71,7 +71,9 @@ def test_data_drops_oldest_first_when_full_and_counts(make_queue):
         q.put(bytes([i]) * 100)
     stats = q.stats()
     assert (stats.put, stats.dropped, stats.depth, stats.depth_bytes) == (20, 12, 8, 1024)
+    assert q.dropped == 0  # what the consumer saw: it has not looked yet
     assert [m[0] for m in q.get_many(100)] == list(range(12, 20))
+    assert q.dropped == 12
 
 
 def test_a_data_flood_never_takes_the_room_of_control_messages(make_queue):

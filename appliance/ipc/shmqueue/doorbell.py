@@ -14,7 +14,6 @@ inherited or passed like any descriptor. A doorbell is either:
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import select
 import struct
@@ -46,8 +45,7 @@ class Doorbell:
         self._read = fds[0]
         self._write = fds[-1]
         self._ring_one = _ONE if kind == EVENTFD else b"\0"
-        self._poll = select.poll()
-        self._poll.register(self._read, select.POLLIN)
+        self._readable = (self._read,)
 
     @classmethod
     def create(cls, kind: str, counting: bool) -> Doorbell:
@@ -72,9 +70,14 @@ class Doorbell:
             os.write(self._write, _COUNT.pack(count) if self.kind == EVENTFD else b"\0" * count)
 
     def wait(self, timeout: Optional[float]) -> bool:
-        """Block until rung or ``timeout`` seconds (None: no limit) pass; True if rung."""
-        # poll() counts whole milliseconds: round up, so a wait never ends early and spins.
-        return bool(self._poll.poll(None if timeout is None else max(0, math.ceil(timeout * 1000))))
+        """Block until rung or ``timeout`` seconds (None: no limit) pass; True if rung.
+
+        ``select`` takes its timeout in microseconds; ``poll`` and ``epoll`` count whole
+        milliseconds, rounded up, so a consumer waiting for its next timer (a stream's
+        sample) would wake up to a millisecond late. One descriptor, below FD_SETSIZE
+        in the processes of an ensemble.
+        """
+        return bool(select.select(self._readable, (), (), None if timeout is None else max(0.0, timeout))[0])
 
     def take(self) -> None:
         """Counting doorbells: consume one token if there is one (another waiter may have been first)."""

@@ -145,6 +145,10 @@ class ShmQueue:
         self._thread_lock = threading.Lock()
         self._armed = False  # we set the waiting word and have not cleared our doorbell since
         self._closed = False
+        #: Data messages the queue had dropped when the consumer last took from it (or looked,
+        #: finding it empty): read under the lock ``get_many`` takes anyway, so a consumer
+        #: counting its losses after every batch pays no lock (no ``stats()``) for it.
+        self.dropped = 0
         _OPEN.add(self)
 
     # -- life cycle ------------------------------------------------------------
@@ -454,7 +458,9 @@ class ShmQueue:
         if self._armed:
             self._items.clear()
             self._armed = False
-        deadline = None
+        # From the call, not from the first look: a consumer waiting for its next timer asks
+        # for the time left until it, and must not wake later by what the look took.
+        deadline = time.monotonic() + timeout if timeout else None
         while True:
             if self._closed:
                 raise self._closed_error()
@@ -472,11 +478,8 @@ class ShmQueue:
             if got or timeout == 0:
                 return got
             remaining = None
-            if timeout is not None:
-                now = time.monotonic()
-                if deadline is None:
-                    deadline = now + timeout
-                remaining = deadline - now
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
                 if remaining <= 0:
                     return got
             self._items.wait(remaining)
@@ -487,6 +490,7 @@ class ShmQueue:
         """Pop up to ``limit`` records (lock held): (payloads, producers to wake)."""
         buf, ccap, dcap, dbase = self._view, self._ccap, self._dcap, self._dbase
         seq, got, dropped, _, chead, ctail, dhead, dtail = read_consumer(buf, STATE_AT)
+        self.dropped = dropped
         if not (ctail <= chead <= ctail + ccap and dtail <= dhead <= dtail + dcap) or (ctail | dtail) & 15:
             raise QueueCorrupt("queue '%s': ring positions %d..%d (control), %d..%d (data) are impossible"
                                % (self.name, ctail, chead, dtail, dhead))
