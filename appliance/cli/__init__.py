@@ -1,4 +1,4 @@
-"""The ``appliance`` command: build, simulate and demo programs.
+"""The ``appliance`` command: build, simulate, map and demo programs.
 
 Errors in what the user gave (a program that does not build, a bad graph or
 system file, a bad option) print one line naming what and where and exit
@@ -12,11 +12,11 @@ import sys
 from typing import List, Optional
 
 from appliance import __version__
-from appliance.cli import build, demo, deploy, ensemble, graph, keygen, plot, rtm, simulate, status
+from appliance.cli import build, demo, deploy, ensemble, graph, keygen, map, plot, rtm, simulate, status
 from appliance.cli.errors import UsageError
 from appliance.program.errors import ProgramError
 
-COMMANDS = (build, simulate, graph, plot, demo, rtm, ensemble, deploy, status, keygen)
+COMMANDS = (build, simulate, graph, map, plot, demo, rtm, ensemble, deploy, status, keygen)
 
 EPILOG = """examples (from the repository root):
   appliance demo

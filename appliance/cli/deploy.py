@@ -11,6 +11,7 @@ from appliance.device.client import ClientError, ControlClient
 from appliance.device.config import checked_address
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.keys import load_cluster_key
+from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.program import graphfile
 from appliance.runtime.app import RunOptions
 
@@ -39,7 +40,8 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=values.seconds, metavar="SECONDS",
                    help="how long the streams sample (default: until torn down)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
-    p.add_argument("--mapping", choices=("random", "trivial"), default="random", help="placement (default random)")
+    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
+                   help="placement (default %s)" % DEFAULT_STRATEGY)
     p.set_defaults(run=run)
 
 

@@ -6,6 +6,7 @@ from typing import Dict, Optional
 
 from appliance.cli.errors import UsageError
 from appliance.cli.simulate import load_graph
+from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.program import draw
 from appliance.sim.harness import simulated_mapping
 from appliance.system import load_system
@@ -28,8 +29,8 @@ def add_parser(sub) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
     p.add_argument("--system", metavar="SYSTEM.json", help="the ensembles: show the mapping onto them")
-    p.add_argument("--mapping", choices=("random", "trivial"),
-                   help="how SQs are placed, as for simulate (default random; needs --system)")
+    p.add_argument("--mapping", choices=tuple(STRATEGIES),
+                   help="how SQs are placed, as for simulate (default %s; needs --system)" % DEFAULT_STRATEGY)
     p.add_argument("--seed", type=int, metavar="S", help="seed of the mapping, as for simulate (default 0; "
                    "needs --system)")
     p.add_argument("--format", choices=("text", "dot"), default="text",
@@ -41,7 +42,7 @@ def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.program)
     mapping: Optional[Dict[str, str]] = None
     if args.system:
-        mapping = simulated_mapping(graph, load_system(args.system), args.mapping or "random", args.seed or 0)
+        mapping = simulated_mapping(graph, load_system(args.system), args.mapping or DEFAULT_STRATEGY, args.seed or 0)
     elif args.mapping is not None or args.seed is not None:
         raise UsageError("--mapping and --seed place the SQs on a system: give --system SYSTEM.json too")
     render = draw.to_dot if args.format == "dot" else draw.to_text

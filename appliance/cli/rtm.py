@@ -16,6 +16,7 @@ from appliance.device.client import ControlClient, request_id
 from appliance.device.run import Running, settings_from
 from appliance.device.supervisor import ChildDied, DeviceSettings
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
+from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
@@ -52,7 +53,8 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=values.seconds, default=10.0, metavar="SECONDS",
                    help="how long the streams sample (default 10)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
-    p.add_argument("--mapping", choices=("random", "trivial"), default="random", help="placement (default random)")
+    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
+                   help="placement (default %s)" % DEFAULT_STRATEGY)
     p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output record here as a JSON line")
     p.set_defaults(run=run, name=None)
 

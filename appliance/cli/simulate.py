@@ -8,6 +8,8 @@ import sys
 from typing import IO, Any, Dict, List, Optional
 
 from appliance.cli import report, values
+from appliance.cli.errors import UsageError
+from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.checks import warnings_for
@@ -59,8 +61,11 @@ def add_parser(sub) -> None:
                    help="leave each ensemble's clock up to S ms off the runtime manager's, drifting up to "
                    "100 ppm (seeded; default 0: synchronised)")
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the network and the mapping (default 0)")
-    p.add_argument("--mapping", choices=("random", "trivial"), default="random",
-                   help="how SQs are placed (default random; pins and requirements always hold)")
+    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
+                   help="how SQs are placed (default %s; pins, queries and latency bounds always hold)"
+                   % DEFAULT_STRATEGY)
+    p.add_argument("--sysfs-root", dest="sysfs_root", metavar="DIR",
+                   help="sysfs: drivers read DIR/sys/... (default: they are simulated)")
     p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output token here as a JSON line")
     p.add_argument("--summary-json", metavar="FILE",
                    help="write the summary (with the run's options, seed and graph sha256) as JSON")
@@ -85,6 +90,8 @@ def run(args: argparse.Namespace) -> int:
     for warning in warnings_for(graph):
         print("appliance simulate: warning: %s" % warning, file=sys.stderr)
     ensembles = _ensembles(args)
+    if args.sysfs_root is not None and not os.path.isdir(args.sysfs_root):
+        raise UsageError("--sysfs-root %s: not a directory" % args.sysfs_root)
     impairment = Impairment(latency=int(round(args.latency_ms * 1000)), jitter=int(round(args.jitter_ms * 1000)),
                             loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
     options = RunOptions(strategy=args.mapping, seed=args.seed, duration=max(1, int(round(args.duration * 1e6))))
@@ -98,7 +105,7 @@ def run(args: argparse.Namespace) -> int:
             summary_file = values.open_for_writing(args.summary_json, "--summary-json")
         progress = _progress_bar if sys.stderr.isatty() else None
         result = simulate(graph, ensembles, options, impairment, sink=JsonLinesWriter(out), progress=progress,
-                          clock_skew=int(round(args.clock_skew_ms * 1000)))
+                          clock_skew=int(round(args.clock_skew_ms * 1000)), sysfs_root=args.sysfs_root)
     finally:
         sys.path.remove(program_dir)
         out.close()
@@ -149,4 +156,16 @@ def print_summary(result: SimulationResult, graph: Graph, ensembles: int, args: 
     link = result.link
     network = ("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
                % (link["sent"], link["lost"], link["duplicated"], link["corrupted"]))
-    report.print_summary(result.summary, args.out, result.transport, [network])
+    rows = [network]
+    if result.writes:
+        rows.insert(0, ("component writes", _writes(result)))
+    report.print_summary(result.summary, args.out, result.transport, rows)
+
+
+def _writes(result: SimulationResult) -> str:
+    """``valve on pump 11 (last 0)``: per component written, how often and the last value."""
+    counts: Dict[Any, List[Any]] = {}
+    for write in result.writes:
+        counts.setdefault((write.component, write.ensemble), []).append(write.value)
+    return ", ".join("%s on %s %d (last %r)" % (component, ensemble, len(values), values[-1])
+                     for (component, ensemble), values in sorted(counts.items()))

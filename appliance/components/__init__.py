@@ -1,5 +1,14 @@
 """An ensemble's components (sensors, actuators, cameras, compute, clocks, ...), the
-queries programs place SQs with, and the drivers SQs read and write them through."""
+queries programs place SQs with, and the drivers SQs read and write them through.
+
+Inside an SQ::
+
+    from appliance import components
+
+    value = components.read("temp0")      # through temp0's driver, on this SQ's ensemble
+    components.write("valve", 1)
+"""
+from appliance.components.access import AccessError, has, read, write
 from appliance.components.inventory import Inventory
 from appliance.components.model import KINDS, Component, ComponentError, component_from_wire
 from appliance.components.query import (
@@ -19,6 +28,7 @@ from appliance.components.query import (
 
 __all__ = [
     "KINDS",
+    "AccessError",
     "Component",
     "ComponentError",
     "Inventory",
@@ -30,9 +40,12 @@ __all__ = [
     "between",
     "component_from_wire",
     "describe",
+    "has",
     "matches",
     "normalize",
     "one_of",
+    "read",
     "unmet",
     "where",
+    "write",
 ]

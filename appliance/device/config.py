@@ -3,12 +3,18 @@
 ``appliance ensemble --config FILE`` and ``appliance rtm --config FILE`` read
 it (the device install places it under ``/etc/appliance``); a flag given on
 the command line wins over the file. Unknown keys are refused, so a typo is
-an error naming the key, not a setting silently ignored.
+an error naming the key, not a setting silently ignored. ``components`` lists
+the ensemble's components as system files do (validated by the same code, and
+each driver resolved now); ``sysfs_root`` is where ``sysfs:`` drivers find
+``sys/`` (default ``/``).
 """
 from __future__ import annotations
 
-from typing import Any, Dict, Optional
+import os
+from typing import Any, Dict, List, Optional
 
+from appliance.components.drivers import DriverError, check_drivers
+from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.net.address import BadAddress, parse_address, resolve_address
 from appliance.program.errors import ProgramError
 from appliance.system.description import load_json
@@ -22,6 +28,8 @@ KEYS: Dict[str, type] = {
     "cluster_key": str,
     "manager_public_key": str,
     "manager_key": str,
+    "components": list,
+    "sysfs_root": str,
 }
 
 #: Where an ensemble listens when neither the file nor a flag says.
@@ -43,7 +51,28 @@ def load_config(path: str) -> Dict[str, Any]:
             raise ConfigError("%s: unknown key %r (known: %s)" % (path, key, ", ".join(sorted(KEYS))))
         if not isinstance(value, kind):
             raise ConfigError("%s: key %r must be a %s, got %r" % (path, key, kind.__name__, value))
+    if "components" in doc:
+        doc["components"] = components_from_config(path, doc["components"])
+    if "sysfs_root" in doc and not os.path.isdir(doc["sysfs_root"]):
+        raise ConfigError("%s: key 'sysfs_root': %r is not a directory" % (path, doc["sysfs_root"]))
     return doc
+
+
+def components_from_config(path: str, items: List[Any]) -> List[Component]:
+    """The ``components`` of a configuration file: each as in a system file, names
+    unique, every driver resolved (``python:`` modules next to the file first)."""
+    components: List[Component] = []
+    for index, item in enumerate(items):
+        where = "%s: components[%d]" % (path, index)
+        try:
+            component = component_from_wire(item, where)
+            check_drivers([component], where, [os.path.dirname(os.path.abspath(path))])
+        except (ComponentError, DriverError) as exc:
+            raise ConfigError(str(exc)) from None
+        if any(c.name == component.name for c in components):
+            raise ConfigError("%s: component %r is listed twice" % (where, component.name))
+        components.append(component)
+    return components
 
 
 def merged(path: Optional[str], flags: Dict[str, Any]) -> Dict[str, Any]:

@@ -89,12 +89,14 @@ def run_network(name: str, settings: DeviceSettings, sock: socket.socket, queues
     feed = _Feed(network)
     udp = UdpShell(feed, sock=sock)  # type: ignore[arg-type]  # the socket shell drives the feed
     outboxes = Outboxes(queues, network.counters)
-    selector = selectors.DefaultSelector()
+    # select(2), not epoll: its timeout is in µs, epoll's in whole ms (rounded up), which would
+    # make every wait for a timer up to a millisecond late. Two descriptors, below FD_SETSIZE.
+    selector = selectors.SelectSelector()
     selector.register(inbox.fileno(), selectors.EVENT_READ, inbox)
     udp.register(selector, udp)
     now, local = clock.both()
-    description = EnsembleDescription(settings.name, settings.advertise).to_wire()
-    if settings.hosts_runtime_manager:  # it joins itself, so it can host SQs when it is alone
+    description = EnsembleDescription(settings.name, settings.advertise, list(settings.components)).to_wire()
+    if settings.hosts_runtime_manager:  # it joins itself, so it hosts SQs like the others
         out = [Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)]
     else:
         out = network.handle(Message(NetMsg.JOIN_NETWORK, (settings.rtm, description), Recipient.NETWORK),
@@ -107,9 +109,12 @@ def run_network(name: str, settings: DeviceSettings, sock: socket.socket, queues
             out.extend(network.on_local_timer(now, local))
         if network.next_deadline() <= now:
             out.extend(network.on_timer(now, local))
-        udp.flush()
+        # The other processes' messages first: a datagram on loopback runs its receiver's whole
+        # receive path inside sendto, and what is sent after a handled datagram is most often
+        # only its acknowledgement, while the message it carried waits for the put.
         outboxes.send(out)
         out = []
+        udp.flush()
         wait = wait_seconds(network.next_deadline(), network.next_local_deadline(local), now, local)
         ready = [key.data for key, _ in selector.select(wait)] if inbox.arm() else [inbox]
         now, local = clock.both()

@@ -50,8 +50,7 @@ def run_core(name: str, make_core: Callable[[], Core], queues: Dict[Recipient, S
             for message in decode_batch(data, core.counters):
                 if message.msg_type.layer is Layer.SYSTEM:
                     running = False  # END: finish what came before it, then stop
-                    continue
-                out.extend(core.handle(message, now))
+                out.extend(core.handle(message, now))  # the core's own end (the execute core's teardown)
         if core.next_deadline() <= now:
             out.extend(core.on_timer(now))
         if core.next_local_deadline(local) <= local:

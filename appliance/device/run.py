@@ -7,11 +7,13 @@ supervisor, the process tree, and the wait for a signal or a dead child.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
 from appliance.device.config import DEFAULT_LISTEN, ConfigError, checked_address, is_wildcard, merged
+from appliance.device.hardware import with_compute
 from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree, Signals, wait_readable
 from appliance.keys import load_cluster_key, load_manager_private_key, load_manager_public_key
 from appliance.net.address import format_address, parse_address
@@ -62,7 +64,9 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
         name=name, advertise=advertise, rtm=rtm, hosts_runtime_manager=hosts_runtime_manager, cluster_key=key,
         manager_key_file=values.get("manager_key") if hosts_runtime_manager else None,
         manager_public_key_file=None if hosts_runtime_manager else values.get("manager_public_key"),
-        log_level=log_level)
+        log_level=log_level, components=tuple(with_compute(values.get("components", []))),
+        sysfs_root=values.get("sysfs_root", "/"),
+        driver_path=(os.path.dirname(os.path.abspath(config)),) if config else ())
     return settings, sock
 
 

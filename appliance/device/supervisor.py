@@ -23,8 +23,11 @@ import signal
 import socket
 import time
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
+from appliance.components.drivers import Drivers
+from appliance.components.model import Component
+from appliance.device.clock import root_now
 from appliance.device.network_process import run_network
 from appliance.device.process import run_core
 from appliance.device.wiring import PROCESS_NAMES
@@ -56,6 +59,12 @@ class DeviceSettings:
     manager_public_key_file: Optional[str] = None  # elsewhere: control it did not sign is refused
     max_members: int = 4096
     log_level: int = logging.WARNING
+    #: Its components (told the runtime manager at the join; the execute process opens their drivers).
+    components: Tuple[Component, ...] = ()
+    #: Where ``sysfs:`` drivers find ``sys/``.
+    sysfs_root: str = "/"
+    #: Directories searched for ``python:`` driver modules before ``sys.path`` (the configuration's).
+    driver_path: Tuple[str, ...] = ()
 
 
 class ChildDied(Exception):
@@ -104,7 +113,8 @@ class EnsembleTree:
         if recipient is Recipient.INPUT_TOKENS:
             make = functools.partial(InputTokenCore, settings.name)
         elif recipient is Recipient.EXECUTE:
-            make = functools.partial(ExecuteCore, settings.name)
+            make = functools.partial(ExecuteCore, settings.name, settings.components,
+                                     Drivers(settings.name, root_now, settings.sysfs_root, settings.driver_path))
         else:
             make = functools.partial(RuntimeManagerCore, settings.advertise, name=settings.name,
                                      max_members=settings.max_members)

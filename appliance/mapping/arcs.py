@@ -6,8 +6,10 @@ from typing import Any, Dict, List
 from appliance.program.model import Graph
 
 
-def forward_parts(graph: Graph, mapping: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
-    """``{sq: {"sq", "destinations": [[[ensemble, sq, port], ...] per output], "logged": [ports]}}``"""
+def assign_mapping(graph: Graph, mapping: Dict[str, str]) -> Dict[str, Dict[str, Any]]:
+    """Each arc's destination under ``mapping`` (``{sq: ensemble}``), as each SQ's
+    forward part: ``{sq: {"sq", "destinations": [[[ensemble, sq, port], ...] per output],
+    "logged": [ports]}}``."""
     parts: Dict[str, Dict[str, Any]] = {}
     for spec in graph.sqs:
         destinations: List[List[list]] = [[] for _ in range(spec.outputs)]

@@ -1,70 +1,63 @@
-"""Where each SQ runs: the trivial and random mappers.
+"""Where each SQ runs: the trivial, random and static mappers.
 
-Both honour what the program says: ``ensemble=`` pins an SQ, and
-``requires=[...]`` limits it to ensembles that have those components. An SQ
-that no ensemble can host is an error before anything is deployed, naming the
-SQ and what it needs.
+Every mapper honours what the program says: ``ensemble=`` pins an SQ,
+``requires=[...]`` limits it to ensembles whose components match the
+queries, and ``max_latency`` bounds keep their paths on links fast enough.
+What no placement can satisfy is a MappingError before anything is deployed
+(``Problem``); a mapping is a plain ``{sq: ensemble}`` dict.
 """
 from __future__ import annotations
 
 import random
-from typing import Dict, List, Optional
+from typing import Callable, Dict, List, Optional
 
-from appliance.components.query import describe, normalize, unmet
-from appliance.program.errors import ProgramError
-from appliance.program.model import Graph, SQSpec
+from appliance.mapping.candidates import MappingError
+from appliance.mapping.problem import Problem
+from appliance.mapping.static import static_placement
+from appliance.program.model import Graph
 from appliance.system import EnsembleDescription
 
-
-class MappingError(ProgramError):
-    """The graph cannot be placed on the ensembles at hand."""
-
-
-def _candidates(spec: SQSpec, ensembles: List[EnsembleDescription],
-                unavailable: Dict[str, str]) -> List[EnsembleDescription]:
-    if spec.ensemble is not None:
-        pinned = [e for e in ensembles if e.name == spec.ensemble]
-        if not pinned and spec.ensemble in unavailable:
-            raise MappingError("SQ '%s' is pinned to ensemble '%s', %s"
-                               % (spec.name, spec.ensemble, unavailable[spec.ensemble]))
-        if not pinned:
-            raise MappingError("SQ '%s' is pinned to ensemble '%s', which has not joined (joined: %s)"
-                               % (spec.name, spec.ensemble, ", ".join(e.name for e in ensembles)))
-        ensembles = pinned
-    queries = [normalize(q) for q in spec.requires]
-    able = [e for e in ensembles if not unmet(queries, e.components)]
-    if not able:
-        raise MappingError("SQ '%s' requires %s; no %sensemble has it"
-                           % (spec.name, "; ".join(describe(q) for q in queries), "pinned " if spec.ensemble else ""))
-    return able
+#: What the runtime manager uses unless told otherwise.
+DEFAULT_STRATEGY = "static"
 
 
-def trivial_mapping(graph: Graph, ensembles: List[EnsembleDescription], rng: random.Random,
-                    unavailable: Dict[str, str]) -> Dict[str, str]:
+def _choose(problem: Problem, rng: random.Random, pick: Callable[[List[int]], int]) -> List[int]:
+    """SQs in graph order, each on ``pick(its options in name order)``: where it may run,
+    narrowed by the latency bounds through it given the SQs placed before it."""
+    placed = [-1] * len(problem.graph.sqs)
+    for i, hosts in enumerate(problem.hosts):
+        allowed = problem.bounds.options(i, placed)
+        placed[i] = pick(hosts.order if allowed is None else sorted(allowed))
+    return placed
+
+
+def trivial_placement(problem: Problem, rng: random.Random) -> List[int]:
     """Every SQ on the first ensemble (in name order) that can host it."""
-    return {spec.name: _candidates(spec, ensembles, unavailable)[0].name for spec in graph.sqs}
+    return _choose(problem, rng, lambda options: options[0])
 
 
-def random_mapping(graph: Graph, ensembles: List[EnsembleDescription], rng: random.Random,
-                   unavailable: Dict[str, str]) -> Dict[str, str]:
+def random_placement(problem: Problem, rng: random.Random) -> List[int]:
     """Every SQ on an ensemble drawn at random (seeded) among those that can host it.
 
     It spreads a program over the system, so every arc may cross the network:
     the harsh case a simulation should exercise."""
-    return {spec.name: rng.choice(_candidates(spec, ensembles, unavailable)).name for spec in graph.sqs}
+    return _choose(problem, rng, rng.choice)
 
 
-STRATEGIES = {"trivial": trivial_mapping, "random": random_mapping}
+STRATEGIES: Dict[str, Callable[[Problem, random.Random], List[int]]] = {
+    "static": static_placement,
+    "random": random_placement,
+    "trivial": trivial_placement,
+}
 
 
-def map_graph(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
-              rng: random.Random, unavailable: Optional[Dict[str, str]] = None) -> Dict[str, str]:
+def map_graph(graph: Graph, ensembles: List[EnsembleDescription], strategy: str = DEFAULT_STRATEGY,
+              rng: Optional[random.Random] = None) -> Dict[str, str]:
     """``{sq: ensemble}`` for every SQ of the graph.
 
     The ensembles are taken in name order, so a mapping does not depend on the
-    order in which their joins happened to arrive. ``unavailable`` names
-    ensembles that exist but may not host SQs, with why: a pin to one of them
-    fails with that reason instead of "has not joined".
+    order in which their joins happened to arrive. ``rng`` (default: seeded
+    with 0) is drawn from by the random mapper only.
     """
     ensembles = sorted(ensembles, key=lambda e: e.name)
     if not ensembles:
@@ -74,4 +67,22 @@ def map_graph(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
     except KeyError:
         raise MappingError("unknown mapping strategy %r (choose from %s)"
                            % (strategy, ", ".join(sorted(STRATEGIES)))) from None
-    return mapper(graph, ensembles, rng, unavailable or {})
+    problem = Problem(graph, ensembles)
+    placed = mapper(problem, rng if rng is not None else random.Random(0))
+    return {spec.name: ensembles[e].name for spec, e in zip(graph.sqs, placed)}
+
+
+# -- the seeds' mapper API ----------------------------------------------------------
+
+
+def trivial_mapping(graph: Graph, ensembles: List[EnsembleDescription]) -> Dict[str, str]:
+    return map_graph(graph, ensembles, "trivial")
+
+
+def random_mapping(graph: Graph, ensembles: List[EnsembleDescription],
+                   rng: Optional[random.Random] = None) -> Dict[str, str]:
+    return map_graph(graph, ensembles, "random", rng)
+
+
+def static_mapping(graph: Graph, ensembles: List[EnsembleDescription]) -> Dict[str, str]:
+    return map_graph(graph, ensembles, "static")

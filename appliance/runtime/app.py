@@ -4,6 +4,7 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass, field
 from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 
+from appliance.mapping import DEFAULT_STRATEGY
 from appliance.program.model import Graph
 from appliance.runtime.counters import Counters
 
@@ -27,7 +28,7 @@ class RunOptions:
     teardown.
     """
 
-    strategy: str = "random"
+    strategy: str = DEFAULT_STRATEGY
     seed: int = 0
     duration: Optional[int] = None
     start_delay: int = 200_000

@@ -3,8 +3,10 @@ from __future__ import annotations
 
 import traceback
 import types
-from typing import Any, Callable, Dict, List, Optional
+from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 
+from appliance.components.access import CURRENT, Attached, Opener
+from appliance.components.model import Component
 from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Output, Recipient, RuntimeMsg
 from appliance.ipc.codec import IMMUTABLE, private_copy
 from appliance.program.graphfile import sq_from_document
@@ -16,6 +18,10 @@ from appliance.runtime.reports import MAX_ERROR_REPORTS
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
+_CURRENT = CURRENT
+
+#: The SQ name teardown errors are reported under (no SQ can have it).
+TEARDOWN = "teardown()"
 
 #: Characters of an SQ's input kept with an error report (``--debug`` shows them).
 MAX_INPUT_REPR = 300
@@ -28,6 +34,12 @@ def input_repr(values: tuple, limit: int = MAX_INPUT_REPR) -> str:
     except Exception as exc:  # a user type whose __repr__ raises
         text = "<input whose repr failed: %s>" % type(exc).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def _described(exc: BaseException) -> Tuple[str, str]:
+    """An exception raised by program code: its line for a person, and its traceback."""
+    tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this core's frame
+    return "%s: %s%s" % (type(exc).__name__, exc, _where(tb)), "".join(traceback.format_exception(type(exc), exc, tb))
 
 
 def _where(tb: Any) -> str:
@@ -84,18 +96,33 @@ class ExecuteCore(AppCore):
     crossing a process would, so no two SQs or firings share a mutable object
     in any shell or mapping. A value that cannot be copied cannot be sent
     either: it is the SQ's error, ``unsendable``.
+
+    SQs reach the ensemble's ``components`` through ``components.read`` and
+    ``write`` (``appliance.components.access``): before each call the core
+    points the module-level context at this deployment's :class:`Attached`,
+    which opens a component's handle with ``drivers`` (the shell's opener) at
+    its first use. When the app is removed (or at ``END``) the program's
+    top-level ``teardown()``, if it has one, runs, then the handles are closed;
+    what fails there is an SQ error reported under ``teardown()``.
     """
 
     recipient = Recipient.EXECUTE
 
-    def __init__(self, ensemble: str) -> None:
+    def __init__(self, ensemble: str, components: Iterable[Component] = (),
+                 drivers: Optional[Opener] = None) -> None:
         super().__init__(ensemble)
         self.module: Optional[types.ModuleType] = None
         self.sqs: Dict[str, Executable] = {}
+        #: The ensemble's components, read at each deployment (a simulated ensemble's may grow before it joins).
+        self.components = components
+        self.drivers = drivers
+        #: This deployment's components as its SQs reach them (their handles, opened at first use).
+        self.attached = Attached(ensemble)
+        self._released = True
         self.on(ExecuteMsg.EXECUTION_CONTEXT, self._execute)
         self.on(ExecuteMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(ExecuteMsg.REMOVE_SQS, self._remove)
-        self.on(ExecuteMsg.END, lambda payload, now: [])
+        self.on(ExecuteMsg.END, self._end)
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, program_doc, docs = payload
@@ -105,11 +132,13 @@ class ExecuteCore(AppCore):
         errors: List[str] = []
         sqs: Dict[str, Executable] = {}
         module = None
+        attached = _CURRENT.attached = Attached(self.ensemble, self.components, self.drivers)  # for top-level code
         try:
             program = program_from_wire(program_doc)
             module = load_module(program, self.ensemble)
         except Exception as exc:
             errors.append("%s: program does not load here: %s: %s" % (self.ensemble, type(exc).__name__, exc))
+        _CURRENT.attached = None
         if module is not None:
             for index, doc in enumerate(docs):
                 try:
@@ -120,10 +149,13 @@ class ExecuteCore(AppCore):
         if errors:
             if module is not None:
                 unload_module(module)
+            errors.extend("%s: %s" % (self.ensemble, line) for line in attached.close())
         else:
             self.install(app)
             self.module = module
             self.sqs.update(sqs)
+            self.attached = attached
+            self._released = False
         return [reports.ready(app, self.ensemble, self.recipient, errors)]
 
     def _execute(self, ctx: Any, now: int) -> List[Output]:
@@ -139,7 +171,9 @@ class ExecuteCore(AppCore):
         try:
             if len(values) != 1 or values[0].__class__ not in IMMUTABLE:  # private_copy's test, inline
                 values = private_copy(values)
+            _CURRENT.attached = self.attached  # what components.read/write reach during this call, and only then
             result = exe.function(*values) if exe.plain else exe.call(values, ctx.tick)
+            _CURRENT.attached = None
             if spec.outputs == 1:
                 outputs = (result,)
             elif isinstance(result, (tuple, list)) and len(result) == spec.outputs:
@@ -147,6 +181,7 @@ class ExecuteCore(AppCore):
             else:
                 raise ValueError("SQ %s has outputs=%d but returned %r" % (spec.name, spec.outputs, result))
         except (Exception, SystemExit) as exc:
+            _CURRENT.attached = None
             return self._failed(exe, exc, values)
         try:
             if len(outputs) != 1 or outputs[0].__class__ not in IMMUTABLE:  # one plain value: nothing to copy
@@ -158,9 +193,8 @@ class ExecuteCore(AppCore):
         return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
     def _failed(self, exe: Executable, exc: BaseException, values: tuple) -> List[Output]:
-        tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this core's frame
-        text = "".join(traceback.format_exception(type(exc), exc, tb))
-        return self._report(exe, "%s: %s%s" % (type(exc).__name__, exc, _where(tb)), text, values)
+        line, text = _described(exc)
+        return self._report(exe, line, text, values)
 
     def _report(self, exe: Executable, line: str, text: str, values: tuple) -> List[Output]:
         """Count an SQ error; the first few go to the runtime manager with their input."""
@@ -168,11 +202,52 @@ class ExecuteCore(AppCore):
         exe.errors += 1
         if exe.errors > MAX_ERROR_REPORTS:
             return []
-        return [reports.to_runtime_manager(Message(
-            RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, exe.spec.name, line, text, input_repr(values)),
-            Recipient.RUNTIME_MANAGER))]
+        return [reports.to_runtime_manager(self._error(exe.spec.name, line, text, input_repr(values)))]
+
+    def _error(self, sq: str, line: str, text: str, inputs: str) -> Message:
+        return Message(RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, sq, line, text, inputs),
+                       Recipient.RUNTIME_MANAGER)
+
+    # -- teardown -------------------------------------------------------------------------
+
+    def _release(self) -> List[Tuple[str, str]]:
+        """Once per deployment: run the program's ``teardown()`` (with the components
+        attached), then close the handles. What failed, as (line, traceback), counted."""
+        if self._released:
+            return []
+        self._released = True
+        failures: List[Tuple[str, str]] = []
+        hook = self.module.__dict__.get("teardown") if self.module is not None else None
+        if isinstance(hook, types.FunctionType):
+            _CURRENT.attached = self.attached
+            try:
+                hook()
+            except (Exception, SystemExit) as exc:
+                failures.append(_described(exc))
+            _CURRENT.attached = None
+        failures.extend((line, "") for line in self.attached.close())
+        self.attached = Attached(self.ensemble)
+        if failures:
+            self.counters.incr("sq_errors", len(failures))
+        return failures
+
+    def _remove(self, app: Any, now: int) -> List[Output]:
+        errors = [self._error(TEARDOWN, line, text, "") for line, text in self._release()] if app == self.app else []
+        out = super()._remove(app, now)
+        if errors:  # reported ahead of the removal, in the same report
+            [removal] = out
+            out = [reports.to_runtime_manager(*errors, *removal.payload)]
+        return out
+
+    def _end(self, payload: Any, now: int) -> List[Output]:
+        """The process stops: the teardown of what is still deployed, its failures logged."""
+        for line, _ in self._release():
+            self.log.warning("%s: %s", self.ensemble, line)
+        return []
 
     def sq_report(self) -> Dict[str, Dict[str, int]]:
+        for line, _ in self._release():  # an app replaced without its removal: nobody to tell
+            self.log.warning("%s: %s", self.ensemble, line)
         sqs = {}
         for name, exe in self.sqs.items():
             sqs[name] = {"executions": exe.executions, "errors": exe.errors}
@@ -187,4 +262,7 @@ class ExecuteCore(AppCore):
     def status(self, now: int) -> Dict[str, Any]:
         status = super().status(now)
         status["sqs"] = {name: {"executions": exe.executions, "errors": exe.errors} for name, exe in self.sqs.items()}
+        #: Each component of the ensemble, and whether this deployment holds its handle open.
+        status["components"] = {c.name: "open" if c.name in self.attached.handles else "closed"
+                                for c in self.components}
         return status

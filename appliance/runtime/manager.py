@@ -22,7 +22,7 @@ from appliance.ipc import (
     RuntimeMsg,
     SyncMsg,
 )
-from appliance.mapping import forward_parts, map_graph
+from appliance.mapping import assign_mapping, map_graph
 from appliance.program import graphfile
 from appliance.program.errors import ProgramError
 from appliance.runtime.app import (
@@ -53,10 +53,6 @@ MAX_RELAYS = 64
 
 _PROCESSES = (Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK)
 
-#: Why the runtime-manager ensemble is not among the hosts once others have joined.
-HOSTS_WHEN_ALONE = ("the runtime manager's own ensemble, which hosts SQs only when no other "
-                    "ensemble has joined")
-
 
 def _to(ensemble: str, *messages: Message) -> Message:
     return Message(NetMsg.FORWARD, (ensemble, list(messages)), Recipient.NETWORK)
@@ -66,7 +62,7 @@ class RuntimeManagerCore(Core):
     """Runs on the runtime-manager ensemble, beside its three ordinary processes.
 
     The runtime-manager ensemble is named after it (``runtime-manager``) and
-    joins itself like any other, so it may host SQs when it is alone.
+    joins itself like any other, so it hosts SQs like any other.
 
     What a client (the command that runs it, the simulated harness) needs
     comes out as ``ClientMsg`` messages: each output record, each member that
@@ -222,8 +218,7 @@ class RuntimeManagerCore(Core):
             return []
         try:
             graph = graphfile.from_document(graph_doc, source="graph")
-            mapping = map_graph(graph, self.hosts(), options.strategy, random.Random(options.seed),
-                                unavailable=self._unavailable())
+            mapping = map_graph(graph, self.hosts(), options.strategy, random.Random(options.seed))
         except ProgramError as exc:
             failed = App("app-%d" % (self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc))
             self._remember(failed)
@@ -258,18 +253,8 @@ class RuntimeManagerCore(Core):
         return warnings
 
     def hosts(self) -> List[EnsembleDescription]:
-        """The ensembles a graph is mapped onto: the members, but the runtime manager's
-        own only while it is alone."""
-        hosts = [d for name, d in self.members.items() if name != self.ensemble]
-        if not hosts and self.ensemble in self.members:
-            hosts = [self.members[self.ensemble]]
-        return hosts
-
-    def _unavailable(self) -> Dict[str, str]:
-        """Members that joined but are not hosts, with why (for the mapper's errors)."""
-        if self.ensemble in self.members and len(self.members) > 1:
-            return {self.ensemble: HOSTS_WHEN_ALONE}
-        return {}
+        """The ensembles a graph is mapped onto: every member, this one's own included."""
+        return list(self.members.values())
 
     def _remember(self, app: App) -> None:
         self._deployments += 1
@@ -284,7 +269,7 @@ class RuntimeManagerCore(Core):
         fed: Dict[str, List[int]] = {spec.name: [] for spec in graph.sqs}
         for arc in graph.arcs:
             fed[arc.target].append(arc.input)
-        forwards = forward_parts(graph, app.mapping)
+        forwards = assign_mapping(graph, app.mapping)
         program = program_to_wire(graph.program)
         out: List[Output] = []
         for ensemble in app.ensembles:

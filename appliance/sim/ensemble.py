@@ -38,6 +38,7 @@ from appliance.runtime.network_manager import NetworkManager
 from appliance.runtime.signing import ControlSigner, ControlVerifier
 from appliance.runtime.sync import InputTokenCore
 from appliance.runtime.timers import IDLE
+from appliance.sim.drivers import ComponentWrite, SimulatedDrivers
 from appliance.sim.link import SimNetwork, derived_rng
 from appliance.system import EnsembleDescription
 
@@ -55,7 +56,7 @@ class SimWorld:
 
     def __init__(self, seed: int = 0, impairment: Impairment = Impairment(),
                  transport: TransportConfig = TransportConfig(), key: Optional[bytes] = None,
-                 manager_key: Optional[Ed25519PrivateKey] = None) -> None:
+                 manager_key: Optional[Ed25519PrivateKey] = None, sysfs_root: Optional[str] = None) -> None:
         self.env = simpy.Environment()
         self.seed = seed
         self.network = SimNetwork(self.env, seed, impairment)
@@ -65,6 +66,10 @@ class SimWorld:
         #: The runtime manager's private key: it signs its control messages, and every
         #: other ensemble holds the public half and refuses control it did not sign.
         self.manager_key = manager_key
+        #: The fake tree ``sysfs:`` drivers read (``<root>/sys/...``); None: they are simulated.
+        self.sysfs_root = sysfs_root
+        #: Every write to a component of any ensemble, in the order they happened.
+        self.writes: List[ComponentWrite] = []
 
     @property
     def now(self) -> int:
@@ -122,13 +127,17 @@ class SimEnsemble:
     """
 
     def __init__(self, world: SimWorld, name: str, components: Iterable[Component] = (),
-                 client: Optional[Client] = None, boot: int = 0, clock: Optional[SimClock] = None) -> None:
+                 client: Optional[Client] = None, boot: int = 0, clock: Optional[SimClock] = None,
+                 sysfs_root: Optional[str] = None) -> None:
         self.world = world
         self.env = world.env
         self.name = name
         self.clock = clock or SimClock()
         self.address = sim_address(name)
         self.inventory = Inventory(components)
+        #: What its join tells beside the components: resources (capacity) and links.
+        self.resources: Dict[str, Any] = {}
+        self.links: Dict[str, Dict[str, float]] = {}
         self.client = client
         entropy = derived_rng(world.seed, "entropy", name, str(boot))
         endpoint = Endpoint(world.transport, session=boot_session(world.seed, name, boot), key=world.key,
@@ -139,7 +148,8 @@ class SimEnsemble:
         #: The process cores beside the network manager, by the recipient they serve.
         self.cores: Dict[Recipient, Core] = {
             Recipient.INPUT_TOKENS: InputTokenCore(name),
-            Recipient.EXECUTE: ExecuteCore(name),
+            Recipient.EXECUTE: ExecuteCore(name, self.inventory, SimulatedDrivers(
+                name, self._root_now, world.seed, sysfs_root or world.sysfs_root, world.writes)),
         }
         #: The join's outcome as the ensemble reported it: True, False (see join_error), None while waiting.
         self.joined: Optional[bool] = None
@@ -183,8 +193,16 @@ class SimEnsemble:
     def components(self) -> List[Component]:
         return list(self.inventory)
 
+    @property
+    def writes(self) -> List[ComponentWrite]:
+        """What this ensemble's SQs (and the program's ``teardown()``) wrote to its components."""
+        return [w for w in self.world.writes if w.ensemble == self.name]
+
+    def _root_now(self) -> int:
+        return self.clock.root(int(self.env.now))
+
     def description(self) -> EnsembleDescription:
-        return EnsembleDescription(self.name, self.address, self.components)
+        return EnsembleDescription(self.name, self.address, self.components, self.resources, self.links)
 
     def connect_to_ticktalk_network(self, runtime_manager_address: str,
                                     runtime_manager_name: str = RUNTIME_MANAGER) -> None:
@@ -352,7 +370,7 @@ class AppView:
 class SimRuntimeManager(SimEnsemble):
     """The runtime-manager ensemble (the seeds' ``TTRuntimeManager``, simulated).
 
-    It joins itself at once, so it can host SQs when no other ensemble joins.
+    It joins itself at once, so it hosts SQs like the ensembles that join it.
     ``sink`` receives each logged output record.
     """
 

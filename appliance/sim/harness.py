@@ -13,6 +13,7 @@ import random
 from dataclasses import dataclass, field, replace
 from typing import Any, Callable, Dict, List, Optional
 
+from appliance.components.drivers import DriverError, check_drivers
 from appliance.ipc import ClientMsg, Message
 from appliance.mapping import map_graph
 from appliance.net import TransportConfig
@@ -20,9 +21,10 @@ from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
 from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
-from appliance.runtime.manager import HOSTS_WHEN_ALONE, MAX_ENSEMBLES
+from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.runtime.status import add_late_counts, transport_totals
+from appliance.sim.drivers import ComponentWrite
 from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.link import derived_rng
 from appliance.system import EnsembleDescription
@@ -67,6 +69,8 @@ class SimulationResult:
     #: Per ensemble, its clock's offset to the runtime manager's as measured at join, and
     #: the round trip of that measurement (µs).
     clocks: Dict[str, Any] = field(default_factory=dict)
+    #: Every write to a component, in the order they happened (``ComponentWrite``).
+    writes: List[ComponentWrite] = field(default_factory=list)
 
 
 def numbered_ensembles(count: int) -> List[EnsembleDescription]:
@@ -83,15 +87,19 @@ def transport_for(ensembles: int) -> TransportConfig:
 def simulated_mapping(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
                       seed: int) -> Dict[str, str]:
     """Where a simulation of ``graph`` on ``ensembles`` places each SQ (what the simulated
-    runtime manager will compute), refusing before anything runs a system that cannot
-    run it: too many ensembles, the runtime manager's name taken, SQs no ensemble can host."""
+    runtime manager will compute: its own ensemble, ``runtime-manager``, is a candidate
+    like the others), refusing before anything runs a system that cannot run it: too many
+    ensembles, the runtime manager's name taken, SQs no ensemble can host."""
     if len(ensembles) > MAX_ENSEMBLES:
         raise SimulationError("%d ensembles: a runtime manager takes at most %d" % (len(ensembles), MAX_ENSEMBLES))
     for description in ensembles:
         if description.name == RUNTIME_MANAGER:
             raise SimulationError("ensemble name %r is the runtime manager's; rename that ensemble" % RUNTIME_MANAGER)
-    return map_graph(graph, ensembles, strategy if len(ensembles) > 1 else "trivial", random.Random(seed),
-                     unavailable={RUNTIME_MANAGER: HOSTS_WHEN_ALONE})
+        try:
+            check_drivers(description.components, "ensemble '%s'" % description.name)
+        except DriverError as exc:
+            raise SimulationError(str(exc)) from None
+    return map_graph(graph, list(ensembles) + [EnsembleDescription(RUNTIME_MANAGER)], strategy, random.Random(seed))
 
 
 class _Client:
@@ -142,12 +150,14 @@ class _Client:
 
 def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOptions,
              impairment: Impairment = Impairment(), sink: Callable[[OutputRecord], None] = lambda r: None,
-             progress: Optional[Callable[[int, int], None]] = None, clock_skew: int = 0) -> SimulationResult:
+             progress: Optional[Callable[[int, int], None]] = None, clock_skew: int = 0,
+             sysfs_root: Optional[str] = None) -> SimulationResult:
     """Join ``ensembles`` to a simulated runtime manager, run ``graph`` for
     ``options.duration`` µs of simulated time, tear down, and report.
 
     ``clock_skew`` (µs) leaves each ensemble's clock unsynchronised (``skewed_clock``);
-    the runtime manager's is the reference.
+    the runtime manager's is the reference. ``sysfs_root`` is the tree ``sysfs:``
+    drivers read (``<root>/sys/...``); without it they are simulated (``sim/drivers.py``).
 
     ``progress(done, total)`` is called about a hundred times while the
     streams sample: µs of the run window done, and its length. The same
@@ -156,13 +166,14 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     if options.duration is None:
         raise SimulationError("a simulation needs a duration")
     simulated_mapping(graph, ensembles, options.strategy, options.seed)
-    options = replace(options, strategy=options.strategy if len(ensembles) > 1 else "trivial")
-    world = SimWorld(seed=options.seed, impairment=impairment, transport=transport_for(len(ensembles)))
+    world = SimWorld(seed=options.seed, impairment=impairment, transport=transport_for(len(ensembles)),
+                     sysfs_root=sysfs_root)
     client = _Client(world, [d.name for d in ensembles], progress, options.duration)
     rtm = SimRuntimeManager(world, sink=sink, client=client)
     members = [SimEnsemble(world, d.name, d.components, client=client,
                            clock=skewed_clock(options.seed, d.name, clock_skew)) for d in ensembles]
-    for member in members:
+    for member, described in zip(members, ensembles):
+        member.resources, member.links = dict(described.resources), dict(described.links)
         member.connect_to_ticktalk_network(rtm.address)
     world.env.run(until=world.env.any_of([client.all_answered, world.env.timeout(JOIN_TIMEOUT)]))
     refused = ["%s: %s" % (name, reason) for name, (accepted, reason) in client.answers.items() if not accepted]
@@ -201,6 +212,7 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
         errors=list(summary["errors"]),
         timeline={"joined": joined_at, "t0": report["t0"], "end": world.now},
         clocks=dict(client.clocks),
+        writes=list(world.writes),
     )
 
 

@@ -3,10 +3,12 @@ joins) and system files (the ensembles a simulation or deployment has)."""
 from __future__ import annotations
 
 import json
+import os
 import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List, Type
 
+from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.program.errors import ProgramError
 
@@ -158,5 +160,15 @@ def load_json(path: str, error: Type[ProgramError]) -> Any:
 
 
 def load_system(path: str) -> List[EnsembleDescription]:
-    """Read a system file: ``{"ensembles": [{"name": ..., "components": [...]}, ...]}``."""
-    return system_from_document(load_json(path, SystemFileError), path)
+    """Read a system file: ``{"ensembles": [{"name": ..., "components": [...]}, ...]}``.
+
+    Every component's driver must resolve (``python:`` modules are looked for next to
+    the file first, then on ``sys.path``)."""
+    ensembles = system_from_document(load_json(path, SystemFileError), path)
+    search = [os.path.dirname(os.path.abspath(path))]
+    for index, ensemble in enumerate(ensembles):
+        try:
+            check_drivers(ensemble.components, "%s: ensembles[%d] '%s'" % (path, index, ensemble.name), search)
+        except DriverError as exc:
+            raise SystemFileError(str(exc)) from None
+    return ensembles

@@ -13,6 +13,7 @@ import pytest
 from appliance.cli import graph as graph_command
 from appliance.cli import main
 from appliance.cli.simulate import load_graph
+from appliance.mapping import DEFAULT_STRATEGY
 from appliance.runtime.app import RunOptions
 from appliance.sim.harness import simulate
 from appliance.system import load_system
@@ -156,7 +157,7 @@ def run_cli(capsys, *argv):
     return code, out, err
 
 
-def simulated_mapping(target, system, strategy="random", seed=0):
+def simulated_mapping(target, system, strategy=DEFAULT_STRATEGY, seed=0):
     """What a real simulation reports as its mapping."""
     result = simulate(load_graph(target), load_system(system), RunOptions(strategy=strategy, seed=seed,
                                                                           duration=20_000))
@@ -235,7 +236,7 @@ def test_dot_names_every_sq_and_arc_with_ports_and_marks_outputs(capsys):
     assert "requires camera_left" in dot.nodes["left_camera"]["label"]
 
 
-@pytest.mark.parametrize("strategy, seed", [("random", 0), ("random", 7), ("trivial", 3)])
+@pytest.mark.parametrize("strategy, seed", [("static", 0), ("random", 0), ("random", 7), ("trivial", 3)])
 def test_dot_clusters_are_the_mapping_simulate_reports(capsys, strategy, seed):
     mapping = simulated_mapping(FUSION, FUSION_SYSTEM, strategy, seed)
     code, out, _ = run_cli(capsys, "graph", FUSION, "--system", FUSION_SYSTEM, "--format", "dot",
@@ -248,14 +249,17 @@ def test_dot_clusters_are_the_mapping_simulate_reports(capsys, strategy, seed):
     assert dashed == {(a.source, a.target) for a in load_graph(FUSION).arcs if mapping[a.source] != mapping[a.target]}
 
 
-def test_one_ensemble_takes_every_sq(capsys, tmp_path):
+def test_one_ensemble_shares_the_sqs_with_the_runtime_managers(capsys, tmp_path):
     system = tmp_path / "one.json"
     system.write_text(json.dumps({"ensembles": [{"name": "solo", "components": ["camera_left", "camera_right",
                                                                                 "gpu"]}]}))
     code, out, _ = run_cli(capsys, "graph", FUSION, "--system", str(system), "--format", "dot")
     assert code == 0
-    assert Dot(out).mapping() == simulated_mapping(FUSION, str(system)) == {s.name: "solo" for s in
-                                                                            load_graph(FUSION).sqs}
+    # The SQs that need solo's components go there; the runtime manager's ensemble, a
+    # candidate like any other, takes the rest (each counts capacity 1).
+    on_solo = {"left_camera", "right_camera", "fuse"}
+    assert Dot(out).mapping() == simulated_mapping(FUSION, str(system)) == {
+        s.name: "solo" if s.name in on_solo else "runtime-manager" for s in load_graph(FUSION).sqs}
 
 
 def _dotted_graph_file(tmp_path):
@@ -305,7 +309,8 @@ def test_a_mapping_that_is_impossible_is_one_line_and_exit_2(capsys, tmp_path):
     system.write_text(json.dumps({"ensembles": [{"name": "pi", "components": ["camera_left", "camera_right"]}]}))
     code, out, err = run_cli(capsys, "graph", FUSION, "--system", str(system))
     assert code == 2 and out == ""
-    assert err == "appliance graph: error: SQ 'fuse' requires gpu; no ensemble has gpu\n"
+    assert err == ("appliance graph: error: SQ 'fuse' requires gpu; no ensemble can host it: "
+                   "pi, runtime-manager: no component matches gpu\n")
 
 
 def test_mapping_options_without_a_system_are_a_usage_error(capsys):

@@ -110,7 +110,10 @@ def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(com
     deployed = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.3")
     code, stdout, stderr = deployed.finish()
     assert code == 0, stderr
-    assert stdout.startswith("app main-1 running (counter on solo, double on solo, pair on solo, square on solo)")
+    # The static mapper's placement: the runtime manager's own ensemble is a candidate like solo
+    # (capacity 1 each, so two SQs on each).
+    assert stdout.startswith("app main-1 running (counter on runtime-manager, double on runtime-manager, "
+                             "pair on solo, square on solo)")
     rtm.line_starting("app main-1: finished")
     status = commands("status", "--rtm", address, "--json")
     code, stdout, _ = status.finish()

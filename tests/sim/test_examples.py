@@ -67,3 +67,22 @@ def test_camera_fusion_falls_back_to_plan_b_when_the_network_is_late(run_sim):
         assert r.value["x"] == ex.object_x(centre(r))
     for r in plan_b:  # Plan B answers with the interval of the sample that missed
         assert r.value["x"] is None and r.stop - r.start == 10_000 and centre(r) % 50_000 == 0
+
+
+@pytest.mark.parametrize("seed", [0, 3])
+def test_the_greenhouse_vent_follows_the_thermometer_and_is_closed_at_teardown(run_sim, seed):
+    ex = example_module("greenhouse.py")
+    system = load_system(example_path("greenhouse.system.json"))
+    records, result = run_sim(example_path("greenhouse.py"), ensembles=system, seconds=8, seed=seed)
+    assert (result.mapping["temperature"], result.mapping["vent"]) == ("sensor-pi", "vent-pi")
+    celsius = [r.value for r in sorted((r for r in records if r.sq == "temperature"), key=lambda r: r.start)]
+    assert len(celsius) == 80 and all(18 <= c <= 30 for c in celsius)
+    expected, position = [], 0
+    for c in celsius:  # the controller's hysteresis, replayed
+        position = 1 if c > ex.OPEN_ABOVE else 0 if c < ex.CLOSE_BELOW else position
+        expected.append(position)
+    assert 0 < sum(expected) < 80  # the vent both opened and closed in 8 s
+    writes = result.writes
+    assert [w.value for w in writes] == expected + [0]  # and teardown() closed it
+    assert {(w.ensemble, w.component) for w in writes} == {("vent-pi", "vent")}
+    assert all(a.at < b.at for a, b in zip(writes, writes[1:]))

@@ -53,7 +53,7 @@ def test_a_join_refused_for_its_declared_address_leaves_the_runtime_manager_serv
     assert rtm.app.phase == FINISHED  # the manager went on serving
 
 
-def test_a_pin_to_the_runtime_managers_ensemble_says_what_is_true(write_program):
+def test_an_sq_pinned_to_the_runtime_managers_ensemble_runs_there(write_program):
     path = write_program("""
 from appliance import graph, stream
 
@@ -65,9 +65,9 @@ def n():
 def main():
     return n()
 """)
-    with pytest.raises(ProgramError, match="pinned to ensemble 'runtime-manager', the runtime manager's own "
-                                           "ensemble, which hosts SQs only when no other ensemble has joined"):
-        simulate(load_program(path), numbered_ensembles(2), RunOptions(duration=10**5))
+    result = simulate(load_program(path), numbered_ensembles(2), RunOptions(duration=10**5))
+    assert result.mapping == {"n": "runtime-manager"} and result.outputs == 10
+    assert result.summary["sqs"]["n"]["ensemble"] == "runtime-manager"
 
 
 def test_three_hundred_ensembles_join_and_run(run_sim):

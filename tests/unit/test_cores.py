@@ -278,7 +278,8 @@ def main():
     m.join("e1", components=["camera"])
     assert _deploy(m, g) == []
     assert m.core.app.phase == FAILED
-    assert m.core.app.error == "SQ 'heat' requires thermal_camera; no ensemble has thermal_camera"
+    assert m.core.app.error == ("SQ 'heat' requires thermal_camera; no ensemble can host it: "
+                                "e1, runtime-manager: no component matches thermal_camera")
     [report] = m.reports  # the client hears it at once, with the summary of a run that never ran
     assert report["phase"] == FAILED and report["summary"]["ran"] is False
 
