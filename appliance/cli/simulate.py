@@ -46,7 +46,7 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=values.seconds, default=1.0, metavar="SECONDS",
                    help="how long the streams sample, in simulated seconds (default 1)")
     p.add_argument("--latency-ms", type=values.delay_ms, default=1.0, metavar="L",
-                   help="one-way link latency (default 1)")
+                   help="one-way link latency, where the system file gives a link none (default 1)")
     p.add_argument("--jitter-ms", type=values.delay_ms, default=0.0, metavar="J",
                    help="extra random delay, 0..J (default 0)")
     p.add_argument("--loss", type=values.probability, default=0.0, metavar="P",

@@ -148,6 +148,18 @@ class _Client:
             self.world.env.process(_report_progress(self.world, self._progress, t0, self._duration))
 
 
+def _link_latencies(world: SimWorld, members: List[SimEnsemble], impairment: Impairment) -> None:
+    """A link the system file gives a latency takes it, both ways, in place of the default
+    latency (its jitter, loss and the rest stay): what the mapper counted on for latency
+    bounds is what the simulated network does."""
+    by_name = {member.name: member for member in members}
+    for member in members:
+        for other, link in member.links.items():
+            if "latency" in link and other in by_name:
+                world.network.set_impairment(member.address, by_name[other].address,
+                                             replace(impairment, latency=int(link["latency"])))
+
+
 def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOptions,
              impairment: Impairment = Impairment(), sink: Callable[[OutputRecord], None] = lambda r: None,
              progress: Optional[Callable[[int, int], None]] = None, clock_skew: int = 0,
@@ -174,6 +186,8 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
                            clock=skewed_clock(options.seed, d.name, clock_skew)) for d in ensembles]
     for member, described in zip(members, ensembles):
         member.resources, member.links = dict(described.resources), dict(described.links)
+    _link_latencies(world, members, impairment)
+    for member in members:
         member.connect_to_ticktalk_network(rtm.address)
     world.env.run(until=world.env.any_of([client.all_answered, world.env.timeout(JOIN_TIMEOUT)]))
     refused = ["%s: %s" % (name, reason) for name, (accepted, reason) in client.answers.items() if not accepted]

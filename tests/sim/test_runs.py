@@ -141,3 +141,40 @@ def test_an_ensemble_that_vanishes_fails_the_deployment_with_the_reason(write_pr
     assert rtm.app.phase == FAILED
     assert rtm.app.error.startswith("could not deliver to edge: ")
     assert rtm.app.summary["ran"] is False
+
+
+LINKED = """
+from appliance import finish_by, graph, sq, stream
+
+@stream(period_ms=20, width_ms=2, ensemble="near")
+def reading(tick):
+    return tick
+
+@sq(ensemble="far")
+def check(x):
+    return x
+
+@sq(ensemble="near")
+def plan_b():
+    return None
+
+@graph
+def main():
+    return finish_by(check(reading()), deadline_ms=10, otherwise=plan_b)
+"""
+
+
+@pytest.mark.parametrize("latency_ms, met", [(3, True), (12, False)])
+def test_a_link_the_system_file_gives_a_latency_takes_it(run_sim, write_program, latency_ms, met):
+    """check's value crosses the near-far link at least once on its way to the deadline gate
+    (wherever the gate is placed): within the 10 ms deadline (from the sample's start) at 3 ms
+    a crossing, never at 12, whatever the default latency of the other links."""
+    from appliance.system import system_from_document
+
+    system = system_from_document({"ensembles": [{"name": "near"}, {"name": "far"}],
+                                   "links": [{"between": ["near", "far"], "latency_ms": latency_ms}]})
+    records, result = run_sim(write_program(LINKED), ensembles=system, seconds=0.4, latency=1000)
+    gate = result.summary["deadlines"]["deadline_check"]
+    assert gate["met"] + gate["missed"] == 20
+    assert (gate["met"], gate["missed"]) == ((20, 0) if met else (0, 20))
+    assert len(records) == 20
