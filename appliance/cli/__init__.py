@@ -2,12 +2,14 @@
 
 Errors in what the user gave (a program that does not build, a bad graph or
 system file, a bad option) print one line naming what and where and exit
-with status 2; ``--debug`` shows the traceback too.
+with status 2; ``--debug`` shows the traceback too. Output into a pipe whose reader
+went away (``| head``) ends the command quietly, with status 141.
 """
 from __future__ import annotations
 
 import argparse
 import logging
+import os
 import sys
 from typing import List, Optional
 
@@ -60,7 +62,13 @@ def main(argv: Optional[List[str]] = None) -> int:
     logging.basicConfig(level=logging.DEBUG if args.debug else logging.ERROR,
                         format="%(levelname)s %(name)s: %(message)s")
     try:
-        return args.run(args)
+        code = args.run(args)
+        sys.stdout.flush()  # here, so a reader gone away is caught below and not at exit
+        return code
+    except BrokenPipeError:  # a pipe into `head`: the reader took what it wanted
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())  # nothing left to flush at exit
+        return 141  # as a shell reports a command SIGPIPE ended
     except (ProgramError, UsageError) as exc:
         if args.debug:
             raise

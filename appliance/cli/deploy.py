@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import argparse
+import secrets
 import sys
 
 from appliance.cli import values
@@ -50,7 +51,8 @@ def run(args: argparse.Namespace) -> int:
     address = checked_address(args.rtm, "--rtm")
     key = load_cluster_key(args.cluster_key) if args.cluster_key else None
     duration = int(round(args.duration * 1e6)) if args.duration is not None else None
-    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=duration)
+    token = secrets.token_hex(8)  # the reports about this request carry it; others are other apps' news
+    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=duration, request=token)
     reports = []
     with ControlClient(address, key) as client:
         client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK),
@@ -59,8 +61,11 @@ def run(args: argparse.Namespace) -> int:
 
         def started() -> bool:
             for message in client.take(ClientMsg.APP):
-                if message.payload["phase"] != "deploying" or message.payload["summary"] is not None:
-                    reports.append(message.payload)
+                report = message.payload
+                if report.get("request") != token:
+                    continue
+                if "refused" in report or report["phase"] != "deploying" or report["summary"] is not None:
+                    reports.append(report)
             return bool(reports)
 
         try:
@@ -70,6 +75,9 @@ def run(args: argparse.Namespace) -> int:
         except ClientError as exc:
             raise UsageError(str(exc)) from None
     app = reports[0]
+    if "refused" in app:
+        print("appliance deploy: error: refused: %s" % app["refused"], file=sys.stderr)
+        return 2
     if app["phase"] == "running":
         placed = ", ".join("%s on %s" % item for item in sorted(app["mapping"].items()))
         print("app %s running (%s)" % (app["app"], placed))

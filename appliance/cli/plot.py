@@ -80,6 +80,8 @@ def read_streams(path: str) -> Dict[Stream, List[Record]]:
             doc = json.loads(raw.decode("utf-8"))
         except ValueError as exc:  # UnicodeDecodeError is a ValueError too
             raise UsageError("%s: not JSON: %s" % (where, exc)) from None
+        except RecursionError:  # the json module recurses once per level of nesting
+            raise UsageError("%s: not an output record: JSON nested too deeply" % where) from None
         if not isinstance(doc, dict):
             raise UsageError("%s: not an output record: a JSON object with %s" % (where, ", ".join(KEYS)))
         missing = [key for key in KEYS if key not in doc]

@@ -63,7 +63,8 @@ def print_errors(s: Dict[str, Any], debug: bool, command: str) -> None:
     for error in errors:
         sq = error["sq"]
         lines = [e for e in errors if e["sq"] == sq]
-        total = sqs.get(sq, {}).get("errors", error["reports"])
+        # teardown() is no SQ of the summary: its reports are all there is to count
+        total = sqs.get(sq, {}).get("errors", sum(e["reports"] for e in lines))
         count = "%d times" % total if len(lines) == 1 else "%d of the %d reports of its %d errors" % (
             error["reports"], sum(e["reports"] for e in lines), total)
         print("appliance %s: error: SQ '%s' on %s: %s  (%s)"

@@ -139,6 +139,8 @@ class Session:
             self.sink(OutputRecord(*message.payload))
         for message in self.client.take(ClientMsg.APP):
             app = message.payload
+            if "refused" in app:  # the answer to another client's request; the app is as it was
+                continue
             print("app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
                   flush=True)
             if app["summary"] is not None:

@@ -18,7 +18,10 @@ Opener = Callable[[Component], Any]
 
 
 class AccessError(Exception):
-    """A read or write an SQ asked for that could not be done; names the component and the ensemble."""
+    """A read or write an SQ asked for that could not be done; names the component and the ensemble.
+
+    Driver code is caught as SQ code is, ``SystemExit`` included: a driver that calls
+    ``sys.exit()`` fails the read, the write or its close, not the ensemble."""
 
 
 class Attached:
@@ -49,7 +52,7 @@ class Attached:
             raise AccessError("%s: this ensemble opens no drivers" % self._where(verb, name))
         try:
             handle = self.opener(component)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise AccessError("%s: %s" % (self._where(verb, name), _reason(exc))) from exc
         self.handles[name] = handle
         return handle
@@ -61,7 +64,7 @@ class Attached:
                               % (self._where("read", name), name))
         try:
             return method()
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise AccessError("%s: its driver %s failed: %s" % (
                 self._where("read", name), self.components[name].driver or "(simulated)", _reason(exc))) from exc
 
@@ -72,7 +75,7 @@ class Attached:
                               % (self._where("write", name), name))
         try:
             method(value)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:
             raise AccessError("%s: its driver %s failed: %s" % (
                 self._where("write", name), self.components[name].driver or "(simulated)", _reason(exc))) from exc
 
@@ -85,7 +88,7 @@ class Attached:
                 continue
             try:
                 close()
-            except Exception as exc:
+            except (Exception, SystemExit) as exc:
                 failed.append("component %r on %s: its driver's close() failed: %s" % (name, self.ensemble,
                                                                                       _reason(exc)))
         self.handles.clear()

@@ -18,8 +18,8 @@ from appliance.program.errors import ProgramError
 #: The kinds a component may have ("" when a file names a component and nothing more).
 KINDS = ("sensor", "actuator", "camera", "compute", "gpu", "clock", "storage", "radio")
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
-_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
+_ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 #: Keys of a component's document; every other key is an attribute (of a JSON scalar value).
 _KEYS = ("name", "kind", "attributes", "fields", "driver")
 

@@ -72,9 +72,16 @@ def all_of(*queries: Any) -> Dict[str, Any]:
 # -- checking and matching ------------------------------------------------------------
 
 
-def normalize(query: Any, where_: str = "query") -> Any:
+#: How deep ``any``/``all`` may nest: far beyond what a person writes, and a bound on
+#: the recursion a query from a file can cause.
+MAX_DEPTH = 16
+
+
+def normalize(query: Any, where_: str = "query", depth: int = 0) -> Any:
     """The query in its canonical form (a name becomes ``{"name": ...}``), checked;
     QueryError naming ``where_`` if it is not a query."""
+    if depth > MAX_DEPTH:
+        raise QueryError("%s: 'any' and 'all' nest more than %d deep" % (where_, MAX_DEPTH))
     if isinstance(query, str):
         if not query:
             raise QueryError("%s: an empty component name" % where_)
@@ -88,7 +95,7 @@ def normalize(query: Any, where_: str = "query") -> Any:
             parts = query[combinator]
             if not isinstance(parts, list) or not parts:
                 raise QueryError("%s: %r takes a non-empty list of queries" % (where_, combinator))
-            return {combinator: [normalize(part, where_) for part in parts]}
+            return {combinator: [normalize(part, where_, depth + 1) for part in parts]}
     out: Dict[str, Any] = {}
     for key, value in query.items():
         if not isinstance(key, str) or not key:

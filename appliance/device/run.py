@@ -19,6 +19,7 @@ from appliance.keys import load_cluster_key, load_manager_private_key, load_mana
 from appliance.net.address import format_address, parse_address
 from appliance.net.udp import bound_socket
 from appliance.runtime.network_manager import is_loopback
+from appliance.system.description import is_ensemble_name
 
 log = logging.getLogger("appliance.device")
 
@@ -37,6 +38,8 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     name = values.get("name")
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
+    if not is_ensemble_name(name):
+        raise ConfigError("ensemble name %r is not valid (letters, digits, '_', '.', '-'; at most 64)" % (name,))
     listen = checked_address(values.get("listen") or DEFAULT_LISTEN, "--listen")
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")

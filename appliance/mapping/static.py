@@ -20,8 +20,9 @@ right after one it talks to; then up to ``REFINE_PASSES`` passes move single
 SQs to a neighbour's ensemble with room wherever that lowers the cost of
 their arcs. An SQ weighs only the ensembles of its placed neighbours, the
 ensembles cheaply linked to those, and the candidate with the most room
-left (a heap per distinct set of candidates), so placing N SQs on E
-ensembles with A arcs costs about (N + A) log E, however large E is. Nothing
+left (a heap per distinct set of candidates), or, when none has room, the one
+it fills least (a heap per set and cost), so placing N SQs on E ensembles
+with A arcs costs about (N + A) log E, however large E is. Nothing
 is random: the same graph and ensembles give the same mapping.
 """
 from __future__ import annotations
@@ -89,6 +90,8 @@ class _Static:
         self.placed = [-1] * len(graph.sqs)
         #: Per set of candidates (by identity), a heap of (-room, ensemble), kept lazily.
         self._heaps: Dict[int, List[Tuple[float, int]]] = {}
+        #: Per set of candidates and SQ cost, a heap of (fill with such an SQ, ensemble), kept lazily.
+        self._fills: Dict[Tuple[int, float], List[Tuple[float, int]]] = {}
 
     def run(self) -> List[int]:
         order = self._order()
@@ -152,7 +155,10 @@ class _Static:
             options = {f for f in around if f in members}
             for f in around:
                 options.update(b for b in self.cheap[f] if b in members)
-            options.add(self._roomiest(hosts))
+            roomiest = self._roomiest(hosts)
+            options.add(roomiest)
+            if not self._fits(roomiest, self.costs[i]):  # no candidate has room: the one it fills least
+                options.add(self._least_filled(hosts, self.costs[i]))
         cost = self.costs[i]
 
         def rank(e: int) -> Tuple[int, float, float, int]:
@@ -173,6 +179,21 @@ class _Static:
             if -negative == self.room[e]:
                 return e
             heapq.heapreplace(heap, (-self.room[e], e))  # room only shrinks while placing
+
+    def _least_filled(self, hosts: Hosts, cost: float) -> int:
+        """The candidate an SQ of this cost fills least, (load + cost) / capacity (the first in
+        name order among equals)."""
+        heap = self._fills.get((id(hosts), cost))
+        if heap is None:
+            heap = self._fills[(id(hosts), cost)] = [((self.load[e] + cost) / self.capacity[e], e)
+                                                     for e in hosts.order]
+            heapq.heapify(heap)
+        while True:
+            fill, e = heap[0]
+            now = (self.load[e] + cost) / self.capacity[e]
+            if fill == now:
+                return e
+            heapq.heapreplace(heap, (now, e))  # load only grows while placing
 
     def _put(self, i: int, e: int) -> None:
         cost = self.costs[i]

@@ -33,7 +33,7 @@ FORMAT = "appliance-graph"
 #: ``constraints``) still load: every one of them is a version 2 file too.
 VERSION = 2
 READS = (1, 2)
-_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}$")
+_NAME = re.compile(r"^[A-Za-z_][A-Za-z0-9_.\-]{0,127}\Z")
 
 
 def to_document(graph: Graph) -> Dict[str, Any]:
@@ -105,6 +105,8 @@ def load(path: str) -> Graph:
         raise GraphFileError("cannot read: %s" % exc.strerror, source=path) from None
     except ValueError as exc:
         raise GraphFileError("not JSON: %s" % exc, source=path) from None
+    except RecursionError:  # the json module recurses once per level of nesting
+        raise GraphFileError("not a graph file: JSON nested too deeply", source=path) from None
     return from_document(document, source=path)
 
 

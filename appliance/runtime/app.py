@@ -38,8 +38,13 @@ class RunOptions:
     #: Largest clock offset of a hosting ensemble to the runtime manager before the deploy
     #: warns; None: a quarter of the app's smallest stream period.
     max_clock_offset: Optional[int] = None
+    #: A client's token for its deployment request, echoed in the app's reports (and in a
+    #: refusal) so the client tells the answer to its request from news of other apps.
+    request: str = ""
 
     def __post_init__(self) -> None:
+        if not isinstance(self.request, str):
+            raise ValueError("run option request must be a string, got %r" % (self.request,))
         if not isinstance(self.strategy, str):
             raise ValueError("run option strategy must be a name, got %r" % (self.strategy,))
         if type(self.seed) is not int:
@@ -116,7 +121,8 @@ class App:
     def report(self) -> Dict[str, Any]:
         """What a client is told when the app changes phase: the summary once it is done."""
         return {"app": self.id, "phase": self.phase, "error": self.error, "mapping": dict(self.mapping),
-                "t0": self.t0, "warnings": list(self.warnings), "summary": self.summary() if self.done else None}
+                "t0": self.t0, "warnings": list(self.warnings), "summary": self.summary() if self.done else None,
+                "request": self.options.request}
 
     def summary(self) -> Dict[str, Any]:
         """What happened, for people: tokens, executions, deadlines, and per SQ where it ran,

@@ -213,9 +213,12 @@ class RuntimeManagerCore(Core):
         graph_doc, options_doc = payload
         options = RunOptions.from_wire(options_doc)
         if self.app is not None and not self.app.done:
-            self.log.error("refused to deploy: app %s is still %s; tear it down first", self.app.id, self.app.phase)
+            reason = "app %s is still %s; tear it down first" % (self.app.id, self.app.phase)
+            self.log.error("refused to deploy: %s", reason)
             self.counters.incr("refused.app_running")
-            return []
+            # The running app's report as it is, telling the requesting client (by its token) why not.
+            return [Message(ClientMsg.APP, dict(self.app.report(), refused=reason, request=options.request),
+                            Recipient.CLIENT)]
         try:
             graph = graphfile.from_document(graph_doc, source="graph")
             mapping = map_graph(graph, self.hosts(), options.strategy, random.Random(options.seed))

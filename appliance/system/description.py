@@ -12,7 +12,7 @@ from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.program.errors import ProgramError
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}$")
+_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 class SystemFileError(ProgramError):
@@ -98,6 +98,11 @@ class EnsembleDescription:
         return cls(name, address, components, resources, {other: dict(link) for other, link in links.items()})
 
 
+def is_ensemble_name(name: Any) -> bool:
+    """Whether ``name`` can name an ensemble: letters, digits, '_', '.', '-'; at most 64."""
+    return isinstance(name, str) and bool(_NAME.match(name))
+
+
 def _link_ok(link: Any) -> bool:
     return isinstance(link, dict) and all(key in LINK_KEYS and _non_negative(value) for key, value in link.items())
 
@@ -121,11 +126,12 @@ def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescr
     for index, item in enumerate(links):
         where = "%s: links[%d]" % (source, index)
         pair = item.get("between") if isinstance(item, dict) else None
-        if not (isinstance(pair, list) and len(pair) == 2 and all(p in by_name for p in pair) and pair[0] != pair[1]):
+        if not (isinstance(pair, list) and len(pair) == 2 and pair[0] != pair[1]
+                and all(isinstance(p, str) and p in by_name for p in pair)):
             raise SystemFileError("%s: 'between' must name two different ensembles of the file, got %r" % (where, pair))
         link: Dict[str, float] = {}
         for key, value in item.items():
-            if key == "latency_ms" and _non_negative(value):
+            if key == "latency_ms" and _non_negative(value) and _non_negative(value * 1000):  # µs, finite
                 link["latency"] = int(round(value * 1000))
             elif key == "cost" and _non_negative(value):
                 link["cost"] = value
@@ -157,6 +163,8 @@ def load_json(path: str, error: Type[ProgramError]) -> Any:
         raise error("%s: cannot read: %s" % (path, exc.strerror)) from None
     except ValueError as exc:
         raise error("%s: not JSON: %s" % (path, exc)) from None
+    except RecursionError:  # the json module recurses once per level of nesting
+        raise error("%s: JSON nested too deeply" % path) from None
 
 
 def load_system(path: str) -> List[EnsembleDescription]:

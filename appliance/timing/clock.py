@@ -1,6 +1,7 @@
 """Clocks: the root clock (microseconds) and clocks derived from it."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import Dict, Iterable, List, Optional
 
@@ -20,6 +21,8 @@ def ms_to_ticks(ms: float, what: str = "time") -> int:
     if isinstance(ms, bool) or not isinstance(ms, (int, float)):
         raise TypeError("%s must be a number of milliseconds, got %r" % (what, ms))
     ticks = ms * 1000
+    if not math.isfinite(ticks):
+        raise ValueError("%s must be a finite number of milliseconds, got %r" % (what, ms))
     rounded = int(round(ticks))
     if abs(ticks - rounded) > 1e-6:
         raise ValueError("%s=%r ms is not a whole number of microseconds" % (what, ms))

@@ -146,3 +146,13 @@ def test_an_ensemble_named_like_the_runtime_manager_is_refused(capsys, write_pro
     system.write_text('{"ensembles": [{"name": "runtime-manager"}]}')
     code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--system", str(system))
     assert code == 2 and "is the runtime manager's" in err
+
+
+def test_output_into_a_closed_pipe_ends_quietly_not_with_a_traceback():
+    # `appliance map ... | head -1`: the reader is gone before the command writes.
+    proc = subprocess.Popen([sys.executable, "-m", "appliance", "map", example_path("camera_fusion.py"), "--system",
+                             example_path("camera_fusion.system.json")], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE)
+    proc.stdout.close()
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=60) == 141 and err == ""

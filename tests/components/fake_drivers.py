@@ -79,3 +79,22 @@ def told(component, env):
     LOG.append(("told", env.ensemble, component.name, component.kind, dict(component.attributes), env.simulated,
                 env.seed, env.sysfs_root))
     return _Clock(env)
+
+
+class _Exits(_Logged):
+    """A driver that calls sys.exit() where it fails (a library's "fatal error" path)."""
+
+    def read(self):
+        raise SystemExit(3)
+
+    def close(self):
+        super().close()
+        raise SystemExit(4)
+
+
+def exits(component, env):
+    return _Exits(component, env)
+
+
+def exits_on_open(component, env):
+    raise SystemExit(5)

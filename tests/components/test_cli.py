@@ -48,3 +48,22 @@ def test_a_sysfs_root_that_is_not_a_directory_is_one_line(capsys, tmp_path):
     _, err = capsys.readouterr()
     assert code == 2
     assert err == "appliance simulate: error: --sysfs-root %s: not a directory\n" % (tmp_path / "nowhere")
+
+
+
+def test_teardown_failing_in_two_ways_counts_both_of_its_errors(capsys, tmp_path):
+    program, system = _files(tmp_path)
+    source = PROGRAM.replace("return led(soc())", "return led(soc()), relay.options(ensemble='runtime-manager')(soc())")
+    (tmp_path / "prog.py").write_text(source + """
+@sq
+def relay(x):
+    return x
+
+def teardown():
+    raise RuntimeError("stuck" if components.has("led") else "idle")
+""")
+    code = main(["simulate", program, "--system", system, "--duration", "0.2"])
+    _, err = capsys.readouterr()
+    assert code == 2
+    lines = [line for line in err.splitlines() if "SQ 'teardown()'" in line]
+    assert len(lines) == 2 and all(line.endswith("(1 of the 2 reports of its 2 errors)") for line in lines), err

@@ -132,3 +132,18 @@ def test_a_failing_read_is_the_sqs_error_naming_component_and_ensemble_and_it_ke
         assert line.startswith("AccessError: components.read('n') on e1: its driver %sunplugged failed: "
                                "OSError: sensor unplugged (prog" % FAKE)
     assert core.counters.get("sq_errors") == 2
+
+
+def test_a_driver_that_calls_sys_exit_fails_the_read_and_its_close_not_the_process(build, log):
+    core = ExecuteCore("e1", [Component("n", "sensor", driver=FAKE + "exits"),
+                              Component("valve", "actuator", driver=FAKE + "exits_on_open")], Drivers("e1", lambda: 0))
+    _deploy(core, build(SOURCE.format(extra="")))
+    [report] = _run(core, "sample", 0)
+    assert report.payload[0].payload[3].startswith(
+        "AccessError: components.read('n') on e1: its driver %sexits failed: SystemExit: 3 (prog" % FAKE)
+    [report] = _run(core, "act", 1)
+    assert report.payload[0].payload[3].startswith("AccessError: components.write('valve') on e1: SystemExit: 5")
+    teardown, close, removed = _remove(core)  # teardown()'s write fails to open too; the close is reported
+    assert teardown.payload[3].startswith("AccessError: components.write('valve') on e1: SystemExit: 5")
+    assert close.payload[3] == "component 'n' on e1: its driver's close() failed: SystemExit: 4"
+    assert removed.msg_type is RuntimeMsg.SQS_REMOVED and log[-1] == ("close", "e1", "n")

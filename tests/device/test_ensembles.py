@@ -6,6 +6,7 @@ import signal
 import socket
 
 import psutil
+import pytest
 
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
@@ -102,6 +103,15 @@ def test_without_a_cluster_key_an_ensemble_off_loopback_is_refused(commands):
     assert "without --cluster-key anyone who can send this ensemble a datagram could make it run code" in stderr
 
 
+@pytest.mark.parametrize("command", [("ensemble", "--rtm", "127.0.0.1:9"), ("rtm", "--wait")])
+def test_a_bad_ensemble_name_is_one_line_not_a_traceback(commands, command):
+    code, _, stderr = commands(*command, "--name", "left pi", "--listen", "127.0.0.1:0").finish()
+    command = command[0]
+    assert code == 2
+    assert stderr == ("appliance %s: error: ensemble name 'left pi' is not valid (letters, digits, '_', '.', '-'; "
+                      "at most 64)\n" % command)
+
+
 def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(commands):
     rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
     address = rtm.address()
@@ -124,6 +134,25 @@ def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(com
     assert answers["solo/network"]["device"]["uss"] > 0 and answers["solo/network"]["joined"] is True
     code, text, _ = commands("status", "--rtm", address).finish()
     assert code == 0 and "solo" in text and "app main-1: finished" in text
+    for command in (member, rtm):
+        assert command.stop()[0] == 0
+
+
+def test_deploy_reports_its_own_request_not_the_app_before_it(commands, tmp_path):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    member = commands("ensemble", "--name", "solo", "--rtm", address, "--listen", "127.0.0.1:0")
+    rtm.line_starting("joined: solo")
+    unplaceable = tmp_path / "gpu.py"
+    with open(example_path("diamond.py")) as handle:
+        unplaceable.write_text(handle.read().replace("@sq", "@sq(requires='gpu0')", 1))
+    code, _, stderr = commands("deploy", str(unplaceable), "--rtm", address).finish()
+    assert code == 2 and "app app-1 failed: SQ 'double' requires gpu0; no ensemble can host it" in stderr
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
+    assert code == 0 and stdout.startswith("app main-2 running ("), stderr  # not app-1's failure
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
+    assert code == 2 and stdout == "" and stderr == (
+        "appliance deploy: error: refused: app main-2 is still running; tear it down first\n")
     for command in (member, rtm):
         assert command.stop()[0] == 0
 

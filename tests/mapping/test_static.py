@@ -57,6 +57,15 @@ def test_an_sq_no_other_ensemble_can_host_goes_over_its_share():
     assert mapping == {"cam0": "eye", "cam1": "eye", "cam2": "eye", "sink": "box"}
 
 
+def test_past_every_share_an_sq_goes_on_the_candidate_it_fills_least():
+    # 102 SQs that need x: a (capacity 1) and b (100) fill up; the last goes past its share
+    # on b (101 / 100), not on a (2 / 1), though neither has room left: both have 0.
+    g = graph([sq("f%d" % i, 0, requires=["x"]) for i in range(102)], [])
+    system = [ensemble("a", "x", capacity=1), ensemble("b", "x", capacity=100), ensemble("c", capacity=1000)]
+    load = loads(g, map_graph(g, system), system)
+    assert {name: doc["cost"] for name, doc in load.items()} == {"a": 1, "b": 101, "c": 0}
+
+
 def test_chatty_sqs_stay_together_over_a_lonely_one():
     # b has room for one more SQ: the one with three arcs to a's SQ, not the one with one.
     g = graph([sq("hub", 0), sq("chatty", 3), sq("quiet", 1)],

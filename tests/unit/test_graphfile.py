@@ -173,3 +173,16 @@ def test_a_stream_input_must_be_a_constant(document):
     del _sq(doc, "src")["constants"]["gain"]
     err = _refused(doc, "input 'gain' of a stream must be a constant")
     assert (err.sq, err.field) == ("src", "constants")
+
+
+def test_json_nested_beyond_reason_is_refused_not_a_crash(tmp_path):
+    path = tmp_path / "deep.json"
+    path.write_text("[" * 100_000 + "]" * 100_000)
+    with pytest.raises(GraphFileError, match="nested too deeply"):
+        graphfile.load(str(path))
+
+
+def test_a_name_ending_in_a_newline_is_not_a_name(document):
+    doc = copy.deepcopy(document)
+    doc["name"] = "main\n"
+    assert _refused(doc, "is not a valid name").field == "name"

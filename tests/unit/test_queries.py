@@ -87,6 +87,8 @@ def test_between_is_at_least_and_at_most(value, low, high):
 @pytest.mark.parametrize("item, message", [
     ({"name": "x", "kind": "laser"}, "unknown kind 'laser'"),
     ({"name": "bad name"}, "is not valid"),
+    ({"name": "cam\n"}, "is not valid"),
+    ({"name": "x", "attributes": {"unit\n": "C"}}, "is not an identifier"),
     ({"name": "x", "attributes": {"rate": [1]}}, "must be a (finite) number"),
     ({"name": "x", "attributes": {"rate": float("inf")}}, "must be a (finite) number"),
     ({"name": "x", "colour": "red"}, "unknown key 'colour'"),
@@ -130,6 +132,8 @@ def test_links_and_capacity_come_from_the_system_file():
     ({"links": [{"between": ["pi", "gw"], "bandwidth": 5}]}, "links[0]: 'bandwidth' is not"),
     ({"links": [{"between": ["pi", "gw"]}, {"between": ["gw", "pi"]}]}, "links[1]: the link between gw and pi"),
     ({"links": {}}, "'links' must be a list"),
+    ({"links": [{"between": [["pi"], "gw"]}]}, "links[0]: 'between' must name two different ensembles"),
+    ({"links": [{"between": ["pi", "gw"], "latency_ms": 1e308}]}, "links[0]: 'latency_ms' is not a non-negative"),
 ])
 def test_bad_links_name_the_entry(change, message):
     with pytest.raises(SystemFileError) as info:
@@ -149,3 +153,26 @@ def test_a_bad_capacity_is_refused():
     doc["ensembles"][2]["resources"]["capacity"] = 0
     with pytest.raises(SystemFileError, match="resources.capacity must be a positive number"):
         system_from_document(doc, "s.json")
+
+
+def test_queries_nested_beyond_reason_are_refused():
+    query = "gpu0"
+    for _ in range(17):
+        query = {"any": [query]}
+    with pytest.raises(QueryError, match="nest more than 16 deep"):
+        normalize(query, "sqs[0].requires")
+    assert _match(query["any"][0], GPU)  # 16 deep is fine
+
+
+def test_a_system_file_nested_beyond_reason_is_refused(tmp_path):
+    from appliance.system import load_system
+
+    path = tmp_path / "deep.json"
+    path.write_text('{"ensembles": ' + "[" * 100_000 + "]" * 100_000 + "}")
+    with pytest.raises(SystemFileError, match="deep.json: JSON nested too deeply"):
+        load_system(str(path))
+
+
+def test_an_ensemble_name_ending_in_a_newline_is_refused():
+    with pytest.raises(SystemFileError, match="is not a valid ensemble name"):
+        system_from_document({"ensembles": [{"name": "pi\n"}]}, "s.json")

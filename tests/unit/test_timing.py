@@ -63,3 +63,9 @@ def test_milliseconds_become_whole_ticks_or_are_refused():
         ms_to_ticks(0.0005)
     with pytest.raises(TypeError):
         ms_to_ticks("5")  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize("ms", [float("inf"), float("-inf"), float("nan"), 1e306])
+def test_milliseconds_that_are_no_number_of_ticks_are_refused_as_values(ms):
+    with pytest.raises(ValueError, match="max_latency must be a finite number of milliseconds, got"):
+        ms_to_ticks(ms, "max_latency")

@@ -16,8 +16,8 @@ from typing import Any, Callable, Sequence, Tuple
 from appliance.components.drivers.base import DriverEnv, DriverError
 from appliance.components.model import Component
 
-_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*$")
-_FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_MODULE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*(\.[A-Za-z_][A-Za-z0-9_]*)*\Z")
+_FUNCTION = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*\Z")
 
 
 def _parts(rest: str) -> Tuple[str, str]:

@@ -20,7 +20,7 @@ from typing import Any
 from appliance.components.drivers.base import DriverError
 from appliance.components.model import Component
 
-_INTEGER = re.compile(r"^[-+]?[0-9]+$")
+_INTEGER = re.compile(r"^[-+]?[0-9]+\Z")
 #: Kinds whose files SQs only read.
 READ_ONLY_KINDS = ("sensor", "camera")
 
