@@ -119,7 +119,7 @@ def run(args: argparse.Namespace) -> int:
     for warning in s["warnings"]:
         print("appliance simulate: warning: %s" % warning, file=sys.stderr)
     if s["ran"]:
-        print_summary(result, graph, len(ensembles), args)
+        print_summary(result, graph, ensembles, args)
     report.print_errors(s, args.debug, "simulate")
     if s["phase"] != "finished":
         print("appliance simulate: error: %s" % s["error"], file=sys.stderr)
@@ -150,9 +150,13 @@ def _progress_bar(done: int, total: int) -> None:
     sys.stderr.flush()
 
 
-def print_summary(result: SimulationResult, graph: Graph, ensembles: int, args: argparse.Namespace) -> None:
-    print("simulated %s on %d ensemble(s) for %g s (seed %d, latency %g ms, jitter %g ms, loss %g)"
-          % (graph.name, ensembles, args.duration, args.seed, args.latency_ms, args.jitter_ms, args.loss))
+def print_summary(result: SimulationResult, graph: Graph, ensembles: List[EnsembleDescription],
+                  args: argparse.Namespace) -> None:
+    own = len({frozenset((e.name, other)) for e in ensembles for other, link in e.links.items() if "latency" in link})
+    latency = "latency %g ms%s" % (args.latency_ms, " (%d link%s of the system file: its own)"
+                                   % (own, "" if own == 1 else "s") if own else "")
+    print("simulated %s on %d ensemble(s) for %g s (seed %d, %s, jitter %g ms, loss %g)"
+          % (graph.name, len(ensembles), args.duration, args.seed, latency, args.jitter_ms, args.loss))
     link = result.link
     network = ("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
                % (link["sent"], link["lost"], link["duplicated"], link["corrupted"]))

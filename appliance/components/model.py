@@ -70,6 +70,8 @@ def component_from_wire(item: Any, where: str) -> Component:
     kind = item.get("kind", "")
     if kind not in KINDS and kind != "":
         raise ComponentError("%s: unknown kind %r (kinds: %s)" % (where, kind, ", ".join(KINDS)))
+    if "attributes" in item and "fields" in item:
+        raise ComponentError("%s: 'fields' is the older name of 'attributes'; give one of them" % where)
     attributes = item.get("attributes", item.get("fields", {}))
     if not isinstance(attributes, dict):
         raise ComponentError("%s: 'attributes' must be an object" % where)

@@ -53,8 +53,12 @@ def load_config(path: str) -> Dict[str, Any]:
             raise ConfigError("%s: key %r must be a %s, got %r" % (path, key, kind.__name__, value))
     if "components" in doc:
         doc["components"] = components_from_config(path, doc["components"])
-    if "sysfs_root" in doc and not os.path.isdir(doc["sysfs_root"]):
-        raise ConfigError("%s: key 'sysfs_root': %r is not a directory" % (path, doc["sysfs_root"]))
+    if "sysfs_root" in doc:
+        # Relative to the file, like the driver modules next to it (a service's working directory is /).
+        root = os.path.join(os.path.dirname(os.path.abspath(path)), doc["sysfs_root"])
+        if not os.path.isdir(root):
+            raise ConfigError("%s: key 'sysfs_root': %r is not a directory" % (path, doc["sysfs_root"]))
+        doc["sysfs_root"] = os.path.normpath(root)
     return doc
 
 

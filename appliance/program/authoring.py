@@ -12,7 +12,6 @@ import dataclasses
 import functools
 import inspect
 import json
-import math
 import os
 import sys
 import threading
@@ -41,6 +40,7 @@ from appliance.program.model import (
     DEFAULT_MAX_AGE,
     DEFAULT_MAX_TOKENS,
     IMMEDIATE,
+    MAX_COST,
     SEQUENTIAL,
     STREAM,
     TIMED,
@@ -368,8 +368,8 @@ def _requires(requires: Requires) -> Tuple[Any, ...]:
 
 
 def _cost(cost: Any) -> float:
-    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not (cost > 0 and math.isfinite(cost)):
-        raise ValueError("cost= must be a positive number, got %r" % (cost,))
+    if isinstance(cost, bool) or not isinstance(cost, (int, float)) or not 0 < cost <= MAX_COST:
+        raise ValueError("cost= must be a positive number up to %d, got %r" % (MAX_COST, cost))
     return cost
 
 
@@ -574,12 +574,14 @@ class GraphTemplate:
                        "should log" % builder.graph_name)
         items = result if isinstance(result, tuple) else (result,)
         outputs: List[Tuple[str, int]] = []
+        seen = set()
         for item in items:
             if not isinstance(item, Handle) or item.builder is not builder:
                 raise fail("graph %s returns %r; return SQ outputs (handles)" % (builder.graph_name, item))
-            if (item.sq, item.port) in outputs:
+            if (item.sq, item.port) in seen:
                 raise BuildError("output %d is returned twice as a graph output" % item.port,
                                  sq=item.sq, filename=self.filename, line=self.line)
+            seen.add((item.sq, item.port))
             outputs.append((item.sq, item.port))
         return outputs
 

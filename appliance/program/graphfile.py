@@ -18,6 +18,7 @@ from appliance.program.errors import GraphFileError
 from appliance.program.model import (
     DEADLINE,
     FIRING_RULES,
+    MAX_COST,
     SQ_KINDS,
     STREAM,
     Arc,
@@ -276,7 +277,7 @@ def sq_from_document(item: Any, source: str, index: int = 0) -> SQSpec:
         requires=_requires(f),
         ensemble=f.get("ensemble", (str, type(None)), default=None),
         cost=f.get("cost", (int, float), default=1,
-                   check=lambda v: None if v > 0 and v == v and v != float("inf") else "must be positive"),
+                   check=lambda v: None if 0 < v <= MAX_COST else "must be positive, at most %d" % MAX_COST),
         max_tokens=f.get("max_tokens", (int,), check=_positive),
         max_age=f.get("max_age", (int,), check=_positive),
         reorder=f.get("reorder", (int,), default=0, check=_non_negative),

@@ -21,6 +21,9 @@ FIRING_RULES = (TIMED, IMMEDIATE, STREAM, SEQUENTIAL, DEADLINE)
 #: Kinds of SQ: user functions, user stream sources, and runtime built-ins.
 SQ_KINDS = ("sq", "stream", "builtin")
 
+#: The largest cost an SQ may say it has: costs add up, and their sums stay numbers.
+MAX_COST = 1_000_000
+
 #: Store bounds an SQ gets unless it says otherwise.
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_MAX_AGE = 5_000_000

@@ -19,6 +19,9 @@ class SystemFileError(ProgramError):
     """A system file or ensemble description that does not validate."""
 
 
+#: The largest capacity a system file may give an ensemble (sums of capacities stay numbers).
+MAX_CAPACITY = 1_000_000
+
 #: What a link to another ensemble may say: its one-way latency (µs) and a relative cost.
 LINK_KEYS = ("latency", "cost")
 
@@ -51,7 +54,7 @@ class EnsembleDescription:
             return given
         cores = sum(c.attributes.get("cores", 0) for c in self.components
                     if c.kind == "compute" and _positive(c.attributes.get("cores")))
-        return cores or 1
+        return min(cores, MAX_CAPACITY) or 1
 
     def to_wire(self) -> Dict[str, Any]:
         return {
@@ -88,9 +91,10 @@ class EnsembleDescription:
         resources = doc.get("resources", {})
         if not isinstance(resources, dict):
             raise SystemFileError("%s: field 'resources' must be an object" % where)
-        if "capacity" in resources and not _positive(resources["capacity"]):
-            raise SystemFileError("%s: resources.capacity must be a positive number, got %r"
-                                  % (where, resources["capacity"]))
+        if "capacity" in resources and not (_positive(resources["capacity"])
+                                            and resources["capacity"] <= MAX_CAPACITY):
+            raise SystemFileError("%s: resources.capacity must be a positive number up to %d, got %r"
+                                  % (where, MAX_CAPACITY, resources["capacity"]))
         links = doc.get("links", {})
         if not isinstance(links, dict) or not all(_link_ok(link) for link in links.values()):
             raise SystemFileError("%s: field 'links' must map ensemble names to {\"latency\": µs, \"cost\": c}"

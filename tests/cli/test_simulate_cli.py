@@ -35,6 +35,16 @@ def test_a_bad_number_or_path_is_one_line_naming_it_and_exit_2(capsys, write_pro
     assert len(err.strip().splitlines()) == 1 and names in err and "Traceback" not in err
 
 
+def test_the_summary_says_which_links_have_their_own_latency(capsys, write_program, tmp_path):
+    system = tmp_path / "s.json"
+    system.write_text(json.dumps({"ensembles": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
+                                  "links": [{"between": ["a", "b"], "latency_ms": 4}, {"between": ["b", "c"]}]}))
+    code, out, _ = run_cli(capsys, "simulate", write_program(GOOD), "--system", str(system), "--duration", "0.1")
+    assert code == 0
+    assert out.splitlines()[0].endswith("(seed 0, latency 1 ms (1 link of the system file: its own), jitter 0 ms, "
+                                        "loss 0)")
+
+
 def test_an_output_path_that_is_a_directory_is_refused(capsys, write_program, tmp_path):
     code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--out", str(tmp_path))
     assert code == 2 and err.strip() == "appliance simulate: error: --out %s: is a directory; give a file name" \

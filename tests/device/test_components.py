@@ -129,6 +129,15 @@ def test_a_sysfs_root_that_is_not_a_directory_is_refused(tmp_path):
         load_config(str(path))
 
 
+def test_a_relative_sysfs_root_is_taken_from_the_configuration_files_directory(tmp_path, monkeypatch):
+    (tmp_path / "etc").mkdir()
+    (tmp_path / "etc" / "fake" / "sys").mkdir(parents=True)
+    path = tmp_path / "etc" / "e1.json"
+    path.write_text(json.dumps({"name": "e1", "sysfs_root": "fake"}))
+    monkeypatch.chdir("/")  # where a service runs: not where the file is
+    assert load_config(str(path))["sysfs_root"] == str(tmp_path / "etc" / "fake")
+
+
 def test_psutil_fills_in_the_compute_component():
     cores, memory = psutil.cpu_count(logical=True), psutil.virtual_memory().total // 2 ** 20
     [cpu] = with_compute([])

@@ -138,6 +138,7 @@ def main():
 @pytest.mark.parametrize("call, message", [
     ('detect.options(requires={"memory_gb": {"more": 4}})', "at_least"),
     ('detect.options(cost=0)', "cost= must be a positive number"),
+    ('detect.options(cost=1e308)', "cost= must be a positive number up to 1000000"),
     ('detect.options(ensemble=3)', "ensemble= takes an ensemble name"),
     ('detect.options(period_ms=5)', "detect is not a stream; only a stream takes period_ms"),
     ('camera.options(phase_ms=10)', "phase_ms must be in [0, period_ms)"),

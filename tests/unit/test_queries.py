@@ -100,6 +100,21 @@ def test_bad_components_name_the_entry(item, message):
     assert "system.json: ensembles[0]" in str(info.value)
 
 
+def test_attributes_under_both_names_are_refused():
+    with pytest.raises(Exception, match="'fields' is the older name of 'attributes'; give one of them"):
+        component_from_wire({"name": "c", "attributes": {"a": 1}, "fields": {"a": 2}}, "f")
+
+
+def test_capacities_stay_numbers():
+    doc = _system()
+    doc["ensembles"][2]["resources"]["capacity"] = 1e308
+    with pytest.raises(SystemFileError, match="capacity must be a positive number up to 1000000"):
+        system_from_document(doc, "s.json")
+    doc = _system()
+    doc["ensembles"][1]["components"][0]["attributes"]["cores"] = 1e308
+    assert system_from_document(doc, "s.json")[1].capacity == 1_000_000
+
+
 def test_older_component_fields_still_read_as_attributes():
     component = component_from_wire({"name": "c", "kind": "sensor", "fields": {"unit": "C"}}, "f")
     assert component.attributes == {"unit": "C"}
