@@ -8,7 +8,7 @@ Inside an SQ::
     value = components.read("temp0")      # through temp0's driver, on this SQ's ensemble
     components.write("valve", 1)
 """
-from appliance.components.access import AccessError, has, read, write
+from appliance.components.access import AccessError, attached, has, read, write
 from appliance.components.inventory import Inventory
 from appliance.components.model import KINDS, Component, ComponentError, component_from_wire
 from appliance.components.query import (
@@ -34,6 +34,7 @@ __all__ = [
     "Inventory",
     "QueryError",
     "all_of",
+    "attached",
     "any_of",
     "at_least",
     "at_most",

@@ -8,7 +8,8 @@ each is opened at its first use and closed when the app is removed.
 """
 from __future__ import annotations
 
-from typing import Any, Callable, Dict, Iterable, List, Optional
+import contextlib
+from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tuple
 
 from appliance.components.drivers.base import DriverError
 from appliance.components.model import Component
@@ -135,3 +136,33 @@ def write(name: str, value: Any) -> None:
         raise AccessError("components.write(%r) outside an SQ: only SQs deployed on an ensemble reach its "
                           "components" % (name,))
     attached.write(name, value)
+
+
+class _Fixed:
+    """A stand-in handle for a unit test: reads give a value (or call it), writes are kept."""
+
+    def __init__(self, name: str, value: Any, writes: List[Tuple[str, Any]]) -> None:
+        self.name, self.value, self.writes = name, value, writes
+
+    def read(self) -> Any:
+        return self.value() if callable(self.value) else self.value
+
+    def write(self, value: Any) -> None:
+        self.writes.append((self.name, value))
+
+
+@contextlib.contextmanager
+def attached(values: Dict[str, Any], ensemble: str = "test") -> Iterator[List[Tuple[str, Any]]]:
+    """Components for an SQ's plain ``.function`` in a unit test, where no ensemble is:
+    inside the block ``read(name)`` gives ``values[name]`` (called each time if it is
+    callable), and each ``write(name, value)`` is appended, as ``(name, value)``, to the
+    list the block gets. A name not in ``values`` is the same ``AccessError`` as on an
+    ensemble without it."""
+    writes: List[Tuple[str, Any]] = []
+    table = Attached(ensemble, [Component(name) for name in values],
+                     lambda component: _Fixed(component.name, values[component.name], writes))
+    outer, CURRENT.attached = CURRENT.attached, table
+    try:
+        yield writes
+    finally:
+        CURRENT.attached = outer

@@ -147,3 +147,18 @@ def test_a_driver_that_calls_sys_exit_fails_the_read_and_its_close_not_the_proce
     assert teardown.payload[3].startswith("AccessError: components.write('valve') on e1: SystemExit: 5")
     assert close.payload[3] == "component 'n' on e1: its driver's close() failed: SystemExit: 4"
     assert removed.msg_type is RuntimeMsg.SQS_REMOVED and log[-1] == ("close", "e1", "n")
+
+
+def test_a_unit_test_stands_in_for_the_components_of_an_sq():
+    from appliance import components
+
+    readings = iter([20.5, 21.0])
+    with components.attached({"t0": lambda: next(readings), "valve": None}, ensemble="bench") as writes:
+        assert components.read("t0") == 20.5 and components.read("t0") == 21.0
+        components.write("valve", 1)
+        assert components.has("valve") and not components.has("fan")
+        with pytest.raises(components.AccessError, match=r"components.read\('fan'\) on bench: no component 'fan'"):
+            components.read("fan")
+    assert writes == [("valve", 1)]
+    with pytest.raises(components.AccessError, match="outside an SQ"):
+        components.read("t0")  # the block is over: no stand-ins any more
