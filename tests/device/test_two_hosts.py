@@ -63,55 +63,40 @@ PORT = 9225  # the relay's, the manager's, and each ensemble's
 LOSS, SEED = 0.1, 7
 DURATION, PERIOD = 1.0, 10_000  # seconds; µs
 
+#: One diamond per host: the same SQ functions, placed at each call site.
 PROGRAM = f'''
-from appliance import graph, sq, stream
+from appliance import graph, placement, sq, stream
 
 
-@stream(period_ms=10, ensemble="{LEFT}")
-def left_counter(tick):
+@stream(period_ms=10)
+def counter(tick):
     return tick // 10_000
 
 
-@sq(ensemble="{LEFT}")
-def left_double(n):
+@sq
+def double(n):
     return 2 * n
 
 
-@sq(ensemble="{LEFT}")
-def left_square(n):
+@sq
+def square(n):
     return n * n
 
 
-@sq(ensemble="{LEFT}")
-def left_pair(doubled, squared):
+@sq
+def pair(doubled, squared):
     return [doubled, squared]
 
 
-@stream(period_ms=10, ensemble="{RIGHT}")
-def right_counter(tick):
-    return tick // 10_000
-
-
-@sq(ensemble="{RIGHT}")
-def right_double(n):
-    return 2 * n
-
-
-@sq(ensemble="{RIGHT}")
-def right_square(n):
-    return n * n
-
-
-@sq(ensemble="{RIGHT}")
-def right_pair(doubled, squared):
-    return [doubled, squared]
+def diamond(ensemble):
+    with placement(ensemble=ensemble):
+        n = counter()
+        return pair(double(n), square(n))
 
 
 @graph
 def main():
-    n = left_counter()
-    m = right_counter()
-    return left_pair(left_double(n), left_square(n)), right_pair(right_double(m), right_square(m))
+    return diamond("{LEFT}"), diamond("{RIGHT}")
 '''
 
 #: Stands in for the manager at its address: prints the source of the first datagram
@@ -412,7 +397,7 @@ def test_two_ensembles_behind_a_lossy_relay_deliver_every_graph_output(namespace
     # Every graph output, once each, with its value: per diamond one pair a sample.
     records = [json.loads(line) for line in out.read_text().splitlines()]
     expected = int(round(DURATION * 1e6 / PERIOD))
-    for name, sq in ((LEFT, "left_pair"), (RIGHT, "right_pair")):
+    for name, sq in ((LEFT, "pair"), (RIGHT, "pair_2")):
         mine = [r for r in records if r["sq"] == sq]
         assert len(mine) == expected, (sq, len(mine), stdout)
         assert {r["ensemble"] for r in mine} == {name}

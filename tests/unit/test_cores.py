@@ -284,25 +284,26 @@ def main():
     assert report["phase"] == FAILED and report["summary"]["ran"] is False
 
 
-def test_output_records_carry_the_time_they_were_logged(graph):
+def _running_on_e1(graph):
+    """A manager with e1 joined and the graph deployed there, every process ready."""
     m = Manager()
     m.join("e1")
     _deploy(m, graph, strategy="trivial")
     app = m.core.app
     for process in (1, 2, 3):
         m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+    return m, app
+
+
+def test_output_records_carry_the_time_they_were_logged(graph):
+    m, app = _running_on_e1(graph)
     m.now = 777
     m.send(RuntimeMsg.LOG_OUTPUT, [app.id, "invert", 0, 0.5, 10, 20, "root", "e1"])
     assert [tuple(r) for r in m.records] == [(app.id, "invert", 0, 0.5, 10, 20, "root", "e1", 777)]
 
 
 def test_an_output_record_of_another_app_is_not_logged_as_this_ones(graph):
-    m = Manager()
-    m.join("e1")
-    _deploy(m, graph, strategy="trivial")
-    app = m.core.app
-    for process in (1, 2, 3):
-        m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+    m, app = _running_on_e1(graph)
     m.send(RuntimeMsg.LOG_OUTPUT, ["main-0", "invert", 0, 0.5, 10, 20, "root", "e1"])
     assert m.records == [] and m.core.counters.get("dropped.output_after_run") == 1
 
