@@ -29,6 +29,13 @@ figure is one line {"bench": "loopback", "metric", "value", "unit", "rate_hz",
   drain) as a percentage of one core over the sampling window; with the
   process's USS and, from ``appliance status``, its queue's drops and high
   water mark.
+- ``hop_floor_p50`` (and ``_p99``): the floor under ``latency`` on this
+  machine, measured in the same run before the program: a sample passes from
+  process to process 11 times on this path (every firing goes input tokens,
+  execute, network manager; two of the passes are UDP datagrams), so 11 bare
+  processes pass one 8-byte message along a chain of the project's queues at
+  the same rate, each blocked in ``get`` until it comes: no cores, no codec,
+  no transport, nothing but the wake-ups.
 
 The goals are the issue's (no output lost at 1 kHz; at 200 Hz p50 under 0.5 ms
 and p99 under 5 ms; one ensemble's three processes under 90 MB USS); the
@@ -49,11 +56,13 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import time
 from typing import Any, Dict, List
 
 import psutil
 
 from appliance.cli.status import gather
+from appliance.ipc.shmqueue import ShmQueue
 
 PROGRAM = '''
 from appliance import graph, sq, stream
@@ -83,6 +92,8 @@ def main():
 BASELINE = {"latency_p50": 55.6, "latency_p99": 316.0, "lost": 14.6}
 #: Longest any wait for a command may take before the run is reported as failed (a bound, not a pace).
 WAIT = 120.0
+#: Times a sample passes from one process to another between its tick and the manager's log.
+HOPS = 11
 
 
 def emit(metric: str, value: Any, unit: str, **extra: Any) -> None:
@@ -165,6 +176,53 @@ def run_once(rate_hz: int, duration: float, workdir: str) -> Dict[str, Any]:
             "cpu": {pid: after[pid] - before[pid] for pid in before if pid in after and pid in uss}}
 
 
+def _pass_on(inbox: ShmQueue, outbox: ShmQueue) -> None:
+    """One link of the floor's chain: wait for a message, hand it on; an empty one ends it."""
+    while True:
+        data = inbox.get()
+        outbox.put(data, control=True)
+        if not data:
+            return
+
+
+def hop_floor(rate_hz: int, samples: int) -> List[float]:
+    """Milliseconds for one message through HOPS processes, one sample per period of ``rate_hz``."""
+    ensemble = "bench-floor-%d" % os.getpid()
+    queues = [ShmQueue.create(ensemble, "hop%d" % i) for i in range(HOPS + 1)]
+    links = []
+    try:
+        for inbox, outbox in zip(queues, queues[1:]):
+            pid = os.fork()
+            if pid == 0:  # a bare child: nothing of the parent's but the two queues it uses
+                try:
+                    _pass_on(inbox, outbox)
+                finally:
+                    os._exit(0)
+            links.append(pid)
+        took = []
+        for _ in range(samples):
+            time.sleep(1 / rate_hz)  # pacing: every link falls asleep, as between a stream's samples
+            started = time.perf_counter_ns()
+            queues[0].put(b"x", control=True)
+            queues[-1].get()
+            took.append((time.perf_counter_ns() - started) / 1e6)
+        queues[0].put(b"", control=True)
+        queues[-1].get()
+    finally:
+        for pid in links:
+            os.waitpid(pid, 0)
+        for queue in queues:
+            queue.close()
+    return took[samples // 10:]  # the first tenth warms up
+
+
+def report_floor(rate_hz: int, samples: int) -> None:
+    took = hop_floor(rate_hz, samples)
+    for metric, fraction in (("hop_floor_p50", 0.5), ("hop_floor_p99", 0.99)):
+        value = percentile(took, fraction)
+        emit(metric, round(value, 3), "ms", hops=HOPS, per_hop_us=round(1000 * value / HOPS, 1), rate_hz=rate_hz)
+
+
 def summary_rows(text: str) -> Dict[str, str]:
     """The rows of the summary ``appliance rtm`` prints at the end (``  label   value``)."""
     rows = {}
@@ -230,6 +288,7 @@ def main() -> None:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as workdir:
         for rate in (int(r) for r in args.rates.split(",")):
+            report_floor(rate, min(2000, max(200, int(rate * args.duration / 5))))
             report(rate, args.duration, run_once(rate, args.duration, workdir))
 
 

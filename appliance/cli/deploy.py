@@ -7,14 +7,13 @@ import sys
 
 from appliance.cli import values
 from appliance.cli.errors import UsageError
-from appliance.cli.simulate import load_graph
+from appliance.cli.runflags import add_run_flags, run_options
+from appliance.cli.simulate import load_to_run
 from appliance.device.client import ClientError, ControlClient
 from appliance.device.config import checked_address
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.keys import load_cluster_key
-from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.program import graphfile
-from appliance.runtime.app import RunOptions
 
 EXAMPLES = """examples (from the repository root):
   appliance rtm --wait --listen 127.0.0.1:8225 &
@@ -40,19 +39,17 @@ def add_parser(sub) -> None:
     p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", help="the cluster key, if it has one")
     p.add_argument("--duration", type=values.seconds, metavar="SECONDS",
                    help="how long the streams sample (default: until torn down)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
-    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
-                   help="placement (default %s)" % DEFAULT_STRATEGY)
+    add_run_flags(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.program)
+    graph = load_to_run(args.program, "deploy")
     address = checked_address(args.rtm, "--rtm")
     key = load_cluster_key(args.cluster_key) if args.cluster_key else None
     duration = int(round(args.duration * 1e6)) if args.duration is not None else None
     token = secrets.token_hex(8)  # the reports about this request carry it; others are other apps' news
-    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=duration, request=token)
+    options = run_options(args, duration, request=token)
     reports = []
     with ControlClient(address, key) as client:
         client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK),
@@ -78,6 +75,8 @@ def run(args: argparse.Namespace) -> int:
     if "refused" in app:
         print("appliance deploy: error: refused: %s" % app["refused"], file=sys.stderr)
         return 2
+    for warning in app["warnings"]:
+        print("appliance deploy: warning: %s" % warning, file=sys.stderr)
     if app["phase"] == "running":
         placed = ", ".join("%s on %s" % item for item in sorted(app["mapping"].items()))
         print("app %s running (%s)" % (app["app"], placed))

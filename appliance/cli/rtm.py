@@ -6,17 +6,17 @@ import logging
 import os
 import socket
 import sys
-from typing import Any, Callable, Dict, Optional
+from typing import Any, Callable, Dict, Optional, Set
 
 from appliance.cli import report, values
 from appliance.cli.ensemble import add_device_options
 from appliance.cli.errors import UsageError
-from appliance.cli.simulate import load_graph
+from appliance.cli.runflags import add_run_flags, run_options
+from appliance.cli.simulate import load_to_run
 from appliance.device.client import ControlClient, request_id
 from appliance.device.run import Running, settings_from
 from appliance.device.supervisor import ChildDied, DeviceSettings
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
-from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
@@ -52,9 +52,7 @@ def add_parser(sub) -> None:
                    help="how long to wait for them (default 60)")
     p.add_argument("--duration", type=values.seconds, default=10.0, metavar="SECONDS",
                    help="how long the streams sample (default 10)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the mapping (default 0)")
-    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
-                   help="placement (default %s)" % DEFAULT_STRATEGY)
+    add_run_flags(p)
     p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output record here as a JSON line")
     p.set_defaults(run=run, name=None)
 
@@ -62,13 +60,13 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     if not args.graph and not args.wait:
         raise UsageError("give --graph PROGRAM to run, or --wait to take deployments later")
-    graph = load_graph(args.graph) if args.graph else None
+    graph = load_to_run(args.graph, "rtm") if args.graph else None
     flags = {key: getattr(args, key) for key in ("name", "listen", "advertise", "cluster_key", "manager_key")}
     flags["name"] = flags["name"] or "runtime-manager"
     settings, sock = settings_from(flags, args.config, hosts_runtime_manager=True,
                                    log_level=logging.DEBUG if args.debug else logging.WARNING)
     out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
-    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=int(round(args.duration * 1e6)))
+    options = run_options(args, int(round(args.duration * 1e6)))
     with out:
         return run_program(settings, sock, graph, options, args.expect, args.join_timeout, JsonLinesWriter(out),
                            args.out, args.debug, "rtm")
@@ -82,7 +80,7 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
     one, serve until stopped. The exit status of the command."""
     print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
     with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key) as client:
-        session = Session(client, running, sink, settings.name)
+        session = Session(client, running, sink, settings.name, command)
         client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
         joining(settings.advertise)
         try:
@@ -100,8 +98,6 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
             print("appliance %s: error: %s" % (command, exc), file=sys.stderr)
             return 1
         s = summary
-        for warning in s["warnings"]:
-            print("appliance %s: warning: %s" % (command, warning), file=sys.stderr)
         statuses = session.cluster_status()
         add_late_counts(s, statuses.values())
         if s["ran"]:
@@ -118,8 +114,9 @@ class Session:
     """What the rtm command hears from its runtime manager, and says of it."""
 
     def __init__(self, client: ControlClient, running: Running, sink: Callable[[OutputRecord], None],
-                 name: str) -> None:
+                 name: str, command: str) -> None:
         self.client = client
+        self.command = command
         self.running = running
         self.sink = sink
         self.name = name
@@ -127,6 +124,7 @@ class Session:
         self.members: Dict[str, Any] = {}
         self.summary: Optional[Dict[str, Any]] = None
         self.interrupted = ""
+        self._warned: Set[str] = set()  # apps whose deploy warnings were printed
 
     def _hear(self) -> None:
         for message in self.client.take(ClientMsg.MEMBER):
@@ -143,6 +141,10 @@ class Session:
                 continue
             print("app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
                   flush=True)
+            if app["app"] not in self._warned:  # the deploy's warnings, once, as it starts
+                self._warned.add(app["app"])
+                for warning in app["warnings"]:
+                    print("appliance %s: warning: %s" % (self.command, warning), file=sys.stderr, flush=True)
             if app["summary"] is not None:
                 self.summary = app["summary"]
 

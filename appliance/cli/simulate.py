@@ -9,13 +9,12 @@ from typing import IO, Any, Dict, List, Optional
 
 from appliance.cli import report, values
 from appliance.cli.errors import UsageError
-from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
+from appliance.cli.runflags import add_run_flags, run_options
 from appliance.net.impairment import Impairment
 from appliance.program import graphfile
 from appliance.program.checks import warnings_for
 from appliance.program.loader import load_program, split_target
 from appliance.program.model import Graph
-from appliance.runtime.app import RunOptions
 from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.outputs import JsonLinesWriter
 from appliance.sim.harness import SimulationResult, numbered_ensembles, simulate
@@ -60,10 +59,7 @@ def add_parser(sub) -> None:
     p.add_argument("--clock-skew-ms", type=values.delay_ms, default=0.0, metavar="S",
                    help="leave each ensemble's clock up to S ms off the runtime manager's, drifting up to "
                    "100 ppm (seeded; default 0: synchronised)")
-    p.add_argument("--seed", type=int, default=0, metavar="S", help="seed for the network and the mapping (default 0)")
-    p.add_argument("--mapping", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
-                   help="how SQs are placed (default %s; pins, queries and latency bounds always hold)"
-                   % DEFAULT_STRATEGY)
+    add_run_flags(p, seed_help="seed for the network and the mapping (default 0)")
     p.add_argument("--sysfs-root", dest="sysfs_root", metavar="DIR",
                    help="sysfs: drivers read DIR/sys/... (default: they are simulated)")
     p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output token here as a JSON line")
@@ -79,6 +75,15 @@ def load_graph(target: str) -> Graph:
     return load_program(target)
 
 
+def load_to_run(target: str, command: str) -> Graph:
+    """The graph a command is about to run, after the warnings it deserves (a deadline that
+    can never be met) on stderr, as ``build`` gives them."""
+    graph = load_graph(target)
+    for warning in warnings_for(graph):
+        print("appliance %s: warning: %s" % (command, warning), file=sys.stderr)
+    return graph
+
+
 def _ensembles(args: argparse.Namespace) -> List[EnsembleDescription]:
     if args.system:
         return load_system(args.system)
@@ -86,15 +91,13 @@ def _ensembles(args: argparse.Namespace) -> List[EnsembleDescription]:
 
 
 def run(args: argparse.Namespace) -> int:
-    graph = load_graph(args.program)
-    for warning in warnings_for(graph):
-        print("appliance simulate: warning: %s" % warning, file=sys.stderr)
+    graph = load_to_run(args.program, "simulate")
     ensembles = _ensembles(args)
     if args.sysfs_root is not None and not os.path.isdir(args.sysfs_root):
         raise UsageError("--sysfs-root %s: not a directory" % args.sysfs_root)
     impairment = Impairment(latency=int(round(args.latency_ms * 1000)), jitter=int(round(args.jitter_ms * 1000)),
                             loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
-    options = RunOptions(strategy=args.mapping, seed=args.seed, duration=max(1, int(round(args.duration * 1e6))))
+    options = run_options(args, max(1, int(round(args.duration * 1e6))))
     out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
     summary_file: Optional[IO[str]] = None
     # Modules next to the program (or graph file) import on the simulated ensembles, as at build time.

@@ -229,8 +229,8 @@ class RuntimeManagerCore(Core):
             return [self._app_report(failed)]
         app = App("%s-%d" % (graph.name, self._deployments + 1), graph, options, mapping)
         app.warnings.extend(self._clock_warnings(app))
-        for warning in app.warnings:
-            self.log.warning("%s: %s", app.id, warning)
+        for warning in app.warnings:  # the app's reports carry them to the commands, which print them
+            self.log.info("%s: %s", app.id, warning)
         self._remember(app)
         out = [self._app_report(app)] + self._deploy(app)
         self.local_timers.schedule_in(options.deploy_timeout, self._deploy_timed_out, app)

@@ -199,3 +199,16 @@ def test_the_demos_suggested_command_runs_as_printed_from_anywhere(tmp_path):
                            text=True, cwd=str(tmp_path), timeout=120)
     assert tried.returncode == 0, tried.stderr
     assert "outputs logged" in tried.stdout
+
+
+def test_the_clock_offset_that_warns_at_deploy_is_a_flag(capsys):
+    argv = ("simulate", example_path("two_sinusoids.py"), "--ensembles", "3", "--clock-skew-ms", "3", "--seed", "2",
+            "--duration", "0.2")
+    _, _, default = run_cli(capsys, *argv)
+    _, _, tight = run_cli(capsys, *argv, "--max-clock-offset-ms", "0.1")
+    _, _, loose = run_cli(capsys, *argv, "--max-clock-offset-ms", "100")
+    assert "more than 1.250 ms (a quarter of the smallest stream period)" in default
+    assert tight.count("more than 0.100 ms (max_clock_offset)") > default.count("warning")
+    assert "warning" not in loose
+    code, _, err = run_cli(capsys, *argv, "--max-clock-offset-ms", "-1")
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-clock-offset-ms" in err

@@ -138,6 +138,26 @@ def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(com
         assert command.stop()[0] == 0
 
 
+def test_a_clock_offset_beyond_the_bound_given_is_a_warning_at_deploy_on_both_commands(commands):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    member = commands("ensemble", "--name", "solo", "--rtm", address, "--listen", "127.0.0.1:0")
+    offset = rtm.line_starting("joined: solo").split(", clock ")[1].split(" ms off")[0]
+    # Bound 0: any offset measured warns; on loopback one may come out as exactly 0 µs.
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.2",
+                                    "--max-clock-offset-ms", "0").finish()
+    assert code == 0 and "on solo" in stdout, stderr
+    warning = "warning: ensemble solo's clock is %s ms off the runtime manager's, more than 0.000 ms" % offset
+    if float(offset) == 0:
+        assert "warning" not in stderr
+    else:
+        assert stderr.startswith("appliance deploy: " + warning), stderr
+    rtm.line_starting("app main-1: finished")
+    assert member.stop()[0] == 0
+    code, _, stderr = rtm.stop()
+    assert code == 0 and ("appliance rtm: " + warning in stderr) is (float(offset) != 0), stderr
+
+
 def test_deploy_reports_its_own_request_not_the_app_before_it(commands, tmp_path):
     rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
     address = rtm.address()
