@@ -50,4 +50,5 @@ def run(args: argparse.Namespace) -> int:
     print("ensemble %s at %s, joining the runtime manager at %s" % (settings.name, settings.advertise, settings.rtm),
           flush=True)
     with Running(settings, sock) as running:
-        return running.serve()
+        status = running.serve()
+    return running.exit_status(status)

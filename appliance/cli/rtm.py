@@ -80,34 +80,42 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
     one, serve until stopped. The exit status of the command."""
     print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
     with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key) as client:
-        session = Session(client, running, sink, settings.name, command)
-        client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
-        joining(settings.advertise)
-        try:
-            if graph is None:
-                return session.serve()
-            if not session.wait_for_members(expect, join_timeout):
-                return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
-                                                                              join_timeout), command)
-            client.send(Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
-                                Recipient.RUNTIME_MANAGER))
-            summary = session.wait_for_app()
-            if summary is None:
-                return session.stopped("the run did not finish", command)
-        except ChildDied as exc:
-            print("appliance %s: error: %s" % (command, exc), file=sys.stderr)
-            return 1
-        s = summary
-        statuses = session.cluster_status()
-        add_late_counts(s, statuses.values())
-        if s["ran"]:
-            print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(s["ensembles"]), options.duration / 1e6))
-            report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
-                                                          if process.endswith("network")), [])
-        report.print_errors(s, debug, command)
-        if s["phase"] != "finished":
-            print("appliance %s: error: %s" % (command, s["error"]), file=sys.stderr)
-        return 2 if s["sq_errors"] or s["phase"] != "finished" else 0
+        status = _run_program(settings, running, client, graph, options, expect, join_timeout, sink, out, debug,
+                              command, joining)
+    return running.exit_status(status)
+
+
+def _run_program(settings: DeviceSettings, running: Running, client: ControlClient, graph: Optional[Graph],
+                 options: RunOptions, expect: int, join_timeout: float, sink: Callable[[OutputRecord], None],
+                 out: Optional[str], debug: bool, command: str, joining: Callable[[str], None]) -> int:
+    session = Session(client, running, sink, settings.name, command)
+    client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
+    joining(settings.advertise)
+    try:
+        if graph is None:
+            return session.serve()
+        if not session.wait_for_members(expect, join_timeout):
+            return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
+                                                                          join_timeout), command)
+        client.send(Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
+                            Recipient.RUNTIME_MANAGER))
+        summary = session.wait_for_app()
+        if summary is None:
+            return session.stopped("the run did not finish", command)
+    except ChildDied as exc:
+        print("appliance %s: error: %s" % (command, exc), file=sys.stderr)
+        return 1
+    s = summary
+    statuses = session.cluster_status()
+    add_late_counts(s, statuses.values())
+    if s["ran"]:
+        print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(s["ensembles"]), options.duration / 1e6))
+        report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
+                                                      if process.endswith("network")), [])
+    report.print_errors(s, debug, command)
+    if s["phase"] != "finished":
+        print("appliance %s: error: %s" % (command, s["error"]), file=sys.stderr)
+    return 2 if s["sq_errors"] or s["phase"] != "finished" else 0
 
 
 class Session:

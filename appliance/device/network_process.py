@@ -22,6 +22,7 @@ from appliance.device.process import wait_seconds
 from appliance.device.wiring import Outboxes, count_queue_drops, decode_batch, device_status
 from appliance.ipc import Layer, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.ipc.shmqueue import ShmQueue
+from appliance.ipc.shmqueue.doorbell import FD_SETSIZE
 from appliance.keys import load_manager_private_key, load_manager_public_key
 from appliance.net import Endpoint, TransportConfig
 from appliance.net.udp import UdpShell
@@ -90,8 +91,9 @@ def run_network(name: str, settings: DeviceSettings, sock: socket.socket, queues
     udp = UdpShell(feed, sock=sock)  # type: ignore[arg-type]  # the socket shell drives the feed
     outboxes = Outboxes(queues, network.counters)
     # select(2), not epoll: its timeout is in µs, epoll's in whole ms (rounded up), which would
-    # make every wait for a timer up to a millisecond late. Two descriptors, below FD_SETSIZE.
-    selector = selectors.SelectSelector()
+    # make every wait for a timer up to a millisecond late. poll where select cannot watch them.
+    low = max(inbox.fileno(), sock.fileno()) < FD_SETSIZE
+    selector = selectors.SelectSelector() if low else selectors.PollSelector()
     selector.register(inbox.fileno(), selectors.EVENT_READ, inbox)
     udp.register(selector, udp)
     now, local = clock.both()

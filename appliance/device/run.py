@@ -84,6 +84,8 @@ class Running:
     def __init__(self, settings: DeviceSettings, sock: socket.socket) -> None:
         self.tree = EnsembleTree(settings, sock)
         self.signals = Signals()
+        #: The processes the shutdown had to terminate or kill: the command then exits 1.
+        self.forced: List[str] = []
 
     def __enter__(self) -> Running:
         try:
@@ -95,9 +97,19 @@ class Running:
 
     def __exit__(self, *exc_info: object) -> None:
         try:
-            self.tree.stop()
+            self.forced = self.tree.stop()
         finally:
             self.signals.close()
+
+    def exit_status(self, status: int) -> int:
+        """The command's exit status, ``status`` unless the shutdown had to force a process
+        (1, each named on stderr: it did not finish what it held)."""
+        if not self.forced:
+            return status
+        print("appliance: ensemble %s: %s did not stop in time and %s killed" % (
+            self.tree.settings.name, ", ".join(self.forced), "was" if len(self.forced) == 1 else "were"),
+            file=sys.stderr)
+        return status or 1
 
     def interrupts(self) -> List[Any]:
         return [self.signals.fileno()] + self.tree.sentinels()

@@ -40,8 +40,14 @@ from appliance.runtime.sync import InputTokenCore
 
 log = logging.getLogger("appliance.device")
 
-#: How long the processes have to finish after the END, all together, before they are terminated.
+#: The whole of a shutdown, from the signal to the last process gone: ``stop`` keeps within it.
 SHUTDOWN_SECONDS = 5.0
+#: Within it: putting the ENDs (a queue full for this long belongs to a process that is stuck),
+ASK_SECONDS = 1.0
+#: then finishing what they hold, from the start of the shutdown, before they are terminated,
+FINISH_SECONDS = 4.0
+#: and how long after that SIGTERM has before SIGKILL.
+TERMINATE_SECONDS = 4.5
 _END = {Recipient.INPUT_TOKENS: SyncMsg.END, Recipient.EXECUTE: ExecuteMsg.END, Recipient.NETWORK: NetMsg.END,
         Recipient.RUNTIME_MANAGER: RuntimeMsg.END}
 
@@ -136,31 +142,35 @@ class EnsembleTree:
         for message in messages:
             self.queues[message.recipient].put(encode_messages([message]), control=True)
 
-    def stop(self) -> None:
-        """END to every process, wait, terminate and kill what is left, unlink the queues."""
+    def stop(self) -> List[str]:
+        """END to every process, wait, terminate and kill what is left, unlink the queues:
+        all within SHUTDOWN_SECONDS. Returns the names of the processes that had to be
+        terminated or killed (none when every one finished what it held)."""
+        started = time.monotonic()
+        ends = started + ASK_SECONDS  # a queue that cannot take an END in time: its process is stuck
         for recipient, child in self.children.items():
             if child.is_alive():
                 try:
                     self.queues[recipient].put(encode_messages([Message(_END[recipient], None, recipient)]),
-                                               control=True, timeout=1.0)
+                                               control=True, timeout=max(0.001, ends - time.monotonic()))
                 except QueueError as exc:
                     log.warning("%s: could not ask %s to stop: %s", self.settings.name, child.name, exc)
-        deadline = time.monotonic() + SHUTDOWN_SECONDS
-        for child in self.children.values():
-            child.join(max(0.0, deadline - time.monotonic()))
-        for child in self.children.values():
-            if child.is_alive():
-                log.warning("%s: %s did not stop within %.0f s; terminating it", self.settings.name, child.name,
-                            SHUTDOWN_SECONDS)
-                child.terminate()
-                child.join(1.0)
-            if child.is_alive():
+        _join_all(self.children.values(), started + FINISH_SECONDS)
+        forced = [child for child in self.children.values() if child.is_alive()]
+        for child in forced:
+            log.error("%s: %s did not stop within %.0f s; terminating it", self.settings.name, child.name,
+                      FINISH_SECONDS)
+            child.terminate()
+        _join_all(forced, started + TERMINATE_SECONDS)
+        for child in forced:
+            if child.is_alive():  # ignores SIGTERM, or is stopped (SIGSTOP): SIGKILL ends it either way
                 child.kill()
-                child.join(1.0)
+        _join_all(forced, started + SHUTDOWN_SECONDS)
         for queue in self.queues.values():
             queue.close()
         self.queues.clear()
         self.socket.close()
+        return [child.name for child in forced]
 
 
 class Signals:
@@ -190,6 +200,12 @@ class Signals:
             signal.signal(number, handler)
         os.close(self._read)
         os.close(self._write)
+
+
+def _join_all(children: Any, deadline: float) -> None:
+    """Wait for the children to exit, until ``deadline`` on the monotonic clock at most."""
+    for child in children:
+        child.join(max(0.0, deadline - time.monotonic()))
 
 
 def wait_readable(fds: List[Any], timeout: Optional[float]) -> List[Any]:

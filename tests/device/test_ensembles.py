@@ -80,6 +80,18 @@ def test_a_child_killed_with_sigkill_makes_the_ensemble_exit_non_zero_naming_it(
     assert segments_of("fragile") == []
 
 
+def test_a_child_that_cannot_stop_is_killed_within_the_shutdown_and_the_exit_status_says_so(commands):
+    ensemble = commands("ensemble", "--name", "frozen", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
+    statuses = process_statuses(ensemble.address())
+    execute = statuses["execute"]["device"]["pid"]
+    os.kill(execute, signal.SIGSTOP)  # it can neither take its END nor die of SIGTERM
+    code, _, stderr = ensemble.stop()
+    assert code == 1
+    assert "ensemble frozen: frozen/execute did not stop in time and was killed" in stderr
+    assert not [s["device"]["pid"] for s in statuses.values() if psutil.pid_exists(s["device"]["pid"])]
+    assert segments_of("frozen") == []
+
+
 def test_twenty_thousand_garbage_datagrams_do_not_stop_an_ensemble(commands):
     ensemble = commands("ensemble", "--name", "sturdy", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
     address = ensemble.address()

@@ -5,6 +5,7 @@ import itertools
 import os
 import struct
 import threading
+import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings
@@ -186,18 +187,36 @@ def test_impossible_ring_positions_are_refused(make_queue):
         q.get_many()
 
 
+def _own_copy(handle):
+    """The handle as another process gets it: descriptors of its own, which attaching takes."""
+    return handle._replace(fds=tuple(os.dup(fd) for fd in handle.fds))
+
+
+def _all_closed(fds):
+    for fd in fds:
+        try:
+            os.fstat(fd)
+        except OSError:
+            continue
+        return False
+    return True
+
+
 def test_attach_refuses_a_segment_that_is_not_a_queue(make_queue):
     q = make_queue()
     q._view[0:8] = b"garbage!"
+    handle = _own_copy(q.handle())
     with pytest.raises(QueueCorrupt, match="does not hold a queue"):
-        ShmQueue.attach(q.handle())
+        ShmQueue.attach(handle)
+    assert _all_closed(handle.fds)  # a failed attach keeps none of the descriptors it took
 
 
 def test_attach_to_a_missing_segment_says_so(make_queue):
     q = make_queue()
-    handle = q.handle()._replace(segment="appliance-1-nobody-q")
-    with pytest.raises(QueueError, match="does not exist"):
+    handle = _own_copy(q.handle())._replace(segment="appliance-1-nobody-q")
+    with pytest.raises(QueueError, match="queue 'nobody/q': its segment appliance-1-nobody-q does not exist"):
         ShmQueue.attach(handle)
+    assert _all_closed(handle.fds)
 
 
 def test_creating_a_queue_twice_is_refused(make_queue, ensemble):
@@ -286,3 +305,128 @@ def test_the_ring_bookkeeping_matches_a_model(ensemble, operations):
         assert q.get_many(1000) == model.get(1000)
     finally:
         q.close()
+
+
+# -- a corrupt header is an error naming the queue, never a hang, another exception or a lost message --
+
+def test_a_data_head_far_beyond_its_ring_is_refused_by_a_put_not_walked(make_queue):
+    q = make_queue(data_bytes=4096)
+    struct.pack_into("=Q", q._view, 64 + 48, 1 << 40)  # the data head: a put would evict 2**36 records
+    with pytest.raises(QueueCorrupt, match=r"queue 'ipct-\w+/q': ring positions .* the segment appliance-"):
+        q.put(b"x")
+
+
+@pytest.mark.parametrize("word", [1 << 32, (1 << 63) + 5, (1 << 64) - 1])
+def test_an_impossible_count_of_waiting_producers_is_corruption_and_costs_no_message(make_queue, word):
+    q = make_queue()
+    q.put(b"first", control=True)
+    struct.pack_into("=Q", q._view, 160, word)  # producers waiting for control room
+    with pytest.raises(QueueCorrupt, match="producers waiting"):
+        q.get(timeout=0)
+    struct.pack_into("=Q", q._view, 160, 0)
+    assert q.get(timeout=0) == b"first"  # refused before the take was committed
+
+
+@pytest.mark.parametrize("at", [64, 72])  # the sequence number, messages got
+def test_a_counter_at_the_top_of_its_64_bits_is_corruption_not_a_struct_error(make_queue, at):
+    q = make_queue()
+    q.put(b"x")
+    struct.pack_into("=Q", q._view, at, (1 << 64) - 1)
+    with pytest.raises(QueueCorrupt, match="out of range|impossible"):
+        q.put(b"y")
+        q.get_many()
+
+
+# -- control messages that wait are not overtaken -------------------------------------
+
+def _wait_for(condition, seconds=10.0):
+    """Until ``condition()`` holds (another thread's progress), failing after ``seconds``."""
+    deadline = time.monotonic() + seconds
+    while not condition():
+        assert time.monotonic() < deadline, "the condition never held"
+        time.sleep(0.001)
+
+
+def test_a_control_message_waiting_for_room_is_not_overtaken_by_later_small_ones(make_queue):
+    q = make_queue(control_bytes=4096, control_timeout=10)
+    for _ in range(3):
+        q.put(b"f" * 1000, control=True)  # 3 x 1024 ring bytes: 1024 free, not enough for the large one
+    done = []
+    large = threading.Thread(target=lambda: done.append(q.put(b"L" * 2000, control=True)))
+    large.start()
+    _wait_for(lambda: q.stats().waits == 1)
+    with pytest.raises(QueueFull):  # it fits, but the large one waits, and came first
+        q.put(b"s" * 100, control=True, timeout=0.05)
+    assert q.get(timeout=0) == b"f" * 1000  # room for the large one now
+    large.join(10)
+    assert done == [None]
+    assert [q.get(timeout=0) for _ in range(3)] == [b"f" * 1000, b"f" * 1000, b"L" * 2000]
+
+
+def test_a_large_control_message_gets_room_while_small_ones_stream_past_a_busy_consumer(make_queue):
+    q = make_queue(control_bytes=64 * 1024, control_timeout=10)
+    stop = threading.Event()
+    errors = []
+
+    def small():
+        try:
+            while not stop.is_set():
+                q.put(b"s" * 200, control=True)
+        except QueueError as exc:
+            errors.append(exc)
+
+    def consume():
+        while not stop.is_set() or q.stats().depth:
+            q.get_many(8, timeout=0.01)
+
+    workers = [threading.Thread(target=small) for _ in range(3)] + [threading.Thread(target=consume)]
+    for worker in workers:
+        worker.start()
+    try:
+        _wait_for(lambda: q.stats().high_water_bytes > 60 * 1024)  # the small ones keep it nearly full
+        q.put(b"L" * 32 * 1024, control=True)  # raised QueueFull before: the freed room went to newcomers
+    finally:
+        stop.set()
+        for worker in workers:
+            worker.join(20)
+    assert errors == []
+
+
+def test_closing_a_queue_while_another_thread_waits_to_put_is_queue_closed_for_it(make_queue):
+    q = make_queue(control_bytes=64, control_timeout=10)
+    q.put(b"x" * 48, control=True)
+    raised = []
+
+    def put():
+        try:
+            q.put(b"y" * 48, control=True, timeout=0.5)
+        except Exception as exc:  # noqa: BLE001 - which exception is the point
+            raised.append(exc)
+
+    waiter = threading.Thread(target=put)
+    waiter.start()
+    _wait_for(lambda: q.stats().waits == 1)
+    q.close()
+    waiter.join(10)
+    assert len(raised) == 1 and isinstance(raised[0], QueueClosed), raised
+
+
+def test_a_doorbell_numbered_above_fd_setsize_still_waits_and_wakes(make_queue):
+    import resource
+
+    soft, hard = resource.getrlimit(resource.RLIMIT_NOFILE)
+    if hard != resource.RLIM_INFINITY and hard < 1200:
+        pytest.skip("this process may open at most %d files" % hard)
+    resource.setrlimit(resource.RLIMIT_NOFILE, (max(soft, 1200), hard))
+    held = [os.open(os.devnull, os.O_RDONLY) for _ in range(1100)]
+    try:
+        q = make_queue()
+        assert q.fileno() >= 1024
+        with pytest.raises(QueueEmpty):
+            q.get(timeout=0.01)
+        q.put(b"x")
+        assert q.get(timeout=10) == b"x"
+    finally:
+        for fd in held:
+            os.close(fd)
+        resource.setrlimit(resource.RLIMIT_NOFILE, (soft, hard))

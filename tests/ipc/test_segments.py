@@ -115,3 +115,35 @@ def test_after_kill_9_of_the_creator_tree_cleanup_removes_exactly_its_segments(e
         assert remove_orphans(ensemble) == []
     finally:
         survivor.close()
+
+
+def test_a_dead_creators_segment_is_an_orphan_even_when_its_pid_runs_again(ensemble):
+    """pids are handed out again (a service restarted in a container often gets its
+    predecessor's): the segment's creator start time tells the new process from the dead one."""
+    child = python("""
+        import os, signal, sys
+        from appliance.ipc.shmqueue import ShmQueue
+        queue = ShmQueue.create(sys.argv[1], "execute")
+        print(queue.segment, flush=True)
+        os.killpg(0, signal.SIGKILL)  # the whole tree, its resource tracker too
+    """, ensemble, start_new_session=True)
+    out, _ = child.communicate(timeout=BOUND)
+    left = out.strip()
+    # The dead child's segment as if its pid were now this (live) process's.
+    reused = segment_name(ensemble, "execute")
+    os.rename(os.path.join("/dev/shm", left), os.path.join("/dev/shm", reused))
+    assert remove_orphans(ensemble) == [reused]
+    with ShmQueue.create(ensemble, "execute") as fresh:  # the name is free again; ours is kept
+        assert remove_orphans(ensemble) == [] and segments_of(ensemble) == [fresh.segment]
+
+
+def test_what_only_looks_like_a_segment_neither_stops_the_cleanup_nor_is_removed_wrongly(ensemble):
+    huge = "appliance-%d-%s-q" % (10 ** 20, ensemble)  # a pid no kernel hands out: nobody runs it
+    directory = "appliance-%d-%s-d" % (4_000_000, ensemble)
+    open(os.path.join("/dev/shm", huge), "wb").close()
+    os.mkdir(os.path.join("/dev/shm", directory))
+    try:
+        assert remove_orphans(ensemble) == [huge]
+        assert os.path.isdir(os.path.join("/dev/shm", directory))
+    finally:
+        os.rmdir(os.path.join("/dev/shm", directory))

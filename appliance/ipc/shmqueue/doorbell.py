@@ -14,6 +14,7 @@ inherited or passed like any descriptor. A doorbell is either:
 from __future__ import annotations
 
 import contextlib
+import math
 import os
 import select
 import struct
@@ -23,6 +24,8 @@ EVENTFD = "eventfd"
 PIPE = "pipe"
 _COUNT = struct.Struct("=Q")
 _ONE = _COUNT.pack(1)
+#: select(2) watches descriptors below this number only (glibc's fd_set).
+FD_SETSIZE = 1024
 
 
 def default_kind() -> str:
@@ -74,9 +77,14 @@ class Doorbell:
 
         ``select`` takes its timeout in microseconds; ``poll`` and ``epoll`` count whole
         milliseconds, rounded up, so a consumer waiting for its next timer (a stream's
-        sample) would wake up to a millisecond late. One descriptor, below FD_SETSIZE
-        in the processes of an ensemble.
+        sample) would wake up to a millisecond late. ``select`` cannot watch a descriptor
+        numbered FD_SETSIZE (1024) or above: a process holding that many files (the
+        doorbell was made after them) waits with ``poll``, to the millisecond.
         """
+        if self._read >= FD_SETSIZE:
+            poller = select.poll()
+            poller.register(self._read, select.POLLIN)
+            return bool(poller.poll(None if timeout is None else math.ceil(max(0.0, timeout) * 1000)))
         return bool(select.select(self._readable, (), (), None if timeout is None else max(0.0, timeout))[0])
 
     def take(self) -> None:

@@ -2,12 +2,14 @@
 
 Every word is a native-endian u64 (the segment never leaves the machine)::
 
-    @0    magic + layout version, control ring bytes, data ring bytes, control timeout (µs)
+    @0    magic + layout version, control ring bytes, data ring bytes, control timeout (µs),
+          the creator's start time (clock ticks since boot, /proc/<pid>/stat; 0: unknown)
     @64   next sequence number, got, dropped, waiting,
           control head, control tail, data head, data tail,
           high-water mark (messages), high-water mark (bytes), control messages put, doorbells rung
     @160  producers waiting for control room, epoch of the consumer's last wake-up for them
     @176  control puts that waited, control puts that timed out
+    @192  ring bytes the largest waiting control record needs (0: none waits)
     @256  the control ring, then the data ring
 
 Producers read and write the twelve words at 64 in one struct call each way,
@@ -24,6 +26,7 @@ import struct
 
 MAGIC = b"APLQ\x00\x00\x00\x02"  # layout version 2
 META = struct.Struct("=8sQQQ")
+CREATOR_AT = 32
 STATE_AT = 64
 PRODUCER = struct.Struct("=12Q")
 CONSUMER = struct.Struct("=8Q")
@@ -37,6 +40,7 @@ WAITERS = struct.Struct("=2Q")
 WAITS_AT = 176
 COUNTS = struct.Struct("=2Q")  # waits, timeouts
 TIMEOUTS_AT = 184
+NEED_AT = 192
 RINGS_AT = 256
 RECORD = struct.Struct("=QQ")
 HEADER = RECORD.size

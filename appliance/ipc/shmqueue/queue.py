@@ -61,7 +61,9 @@ descriptors (fork+exec). Attaching never involves a resource tracker
 """
 from __future__ import annotations
 
+import contextlib
 import os
+import struct
 import threading
 import time
 import weakref
@@ -85,7 +87,7 @@ from appliance.ipc.shmqueue.layout import (
     write_producer,
     write_record,
 )
-from appliance.ipc.shmqueue.segment import Segment, parse_segment_name, segment_name
+from appliance.ipc.shmqueue.segment import Segment, parse_segment_name, segment_name, start_time
 
 MIB = 1 << 20
 DEFAULT_CONTROL_BYTES = 2 * MIB
@@ -93,6 +95,10 @@ DEFAULT_DATA_BYTES = 2 * MIB
 DEFAULT_CONTROL_TIMEOUT = 5.0
 DEFAULT_BATCH = 256
 BATCH_BYTES = 256 * 1024  # get_many stops after this much payload: producers never wait long for the lock
+#: More producers than could ever wait on one queue (each is a thread): a larger count is corruption.
+MAX_WAITERS = 1 << 20
+#: A producer waiting for control room looks again after this long even if no doorbell rang for it.
+RECHECK_SECONDS = 0.05
 
 
 class QueueStats(NamedTuple):
@@ -178,6 +184,7 @@ class ShmQueue:
                 raise QueueError("queue '%s/%s': segment %s already exists: this process created that queue "
                                  "already" % (ensemble, queue, name)) from None
             layout.META.pack_into(seg.view, 0, layout.MAGIC, ccap, dcap, int(control_timeout * 1e6))
+            layout.WORD.pack_into(seg.view, layout.CREATOR_AT, start_time(os.getpid()) or 0)
             return cls(seg, items, space)
         except BaseException:
             items.close()
@@ -191,16 +198,24 @@ class ShmQueue:
         if len(handle.fds) != 2 * width:
             raise ValueError("queue handle %r: a %s doorbell pair needs %d descriptors"
                              % (handle, handle.doorbell, 2 * width))
+        # The handle's descriptors are the queue's from here: closed with it, or now if it cannot be.
         try:
             seg = Segment.attach(handle.segment)
         except FileNotFoundError:
-            raise QueueError("queue segment %s does not exist: its creator closed it, or died and it was removed"
-                             % handle.segment) from None
+            _close_all(handle.fds)
+            parsed = parse_segment_name(handle.segment)
+            name = "%s/%s" % (parsed.ensemble, parsed.queue) if parsed else handle.segment
+            raise QueueError("queue '%s': its segment %s does not exist: its creator closed it, or died and it was "
+                             "removed" % (name, handle.segment)) from None
+        except BaseException:
+            _close_all(handle.fds)
+            raise
         try:
             items, space = handle.fds[:width], handle.fds[width:]
             return cls(seg, Doorbell(handle.doorbell, items), Doorbell(handle.doorbell, space))
         except BaseException:
             seg.close()
+            _close_all(handle.fds)
             raise
 
     def handle(self) -> QueueHandle:
@@ -216,13 +231,14 @@ class ShmQueue:
 
     def close(self) -> None:
         """Release this process's mapping and descriptors; in the creator, also unlink the segment."""
-        if self._closed:
-            return
-        self._closed = True
-        _OPEN.discard(self)
-        self._items.close()
-        self._space.close()
-        self._seg.close()
+        with self._thread_lock:  # not under a put or get of another thread (one that waits lets go)
+            if self._closed:
+                return
+            self._closed = True
+            _OPEN.discard(self)
+            self._items.close()
+            self._space.close()
+            self._seg.close()
 
     def __enter__(self) -> ShmQueue:
         return self
@@ -270,16 +286,19 @@ class ShmQueue:
         """
         if (len(data) + 31) & -16 > (self._ccap if control else self._dcap):
             raise self._too_large(len(data), control)
-        if self._closed:
-            raise self._closed_error()
         with self._thread_lock:  # the lock, inlined: this runs for every message
+            if self._closed:
+                raise self._closed_error()
             flock(self._fd, LOCK_EX)
             try:
                 rung = self._append(data, control)
                 if rung is None:
                     rung = self._append_after_room(data, timeout)
+            except struct.error:  # a header word beyond 64 bits: nothing a queue writes
+                raise self._out_of_range() from None
             finally:
-                flock(self._fd, LOCK_UN)
+                if not self._closed:  # closed while it waited: the descriptor, and its lock, are gone
+                    flock(self._fd, LOCK_UN)
         if rung:
             self._items.ring()
 
@@ -304,8 +323,12 @@ class ShmQueue:
                         ring = 0
                     rung = self._append_after_room(data, timeout)
                 ring |= rung
+        except struct.error:
+            raise self._out_of_range() from None
         finally:
-            self._unlock()
+            if not self._closed:
+                flock(self._fd, LOCK_UN)
+            self._thread_lock.release()
         if ring:
             self._items.ring()
 
@@ -316,15 +339,16 @@ class ShmQueue:
 
     def _append(self, data: bytes, control: bool) -> Optional[int]:
         """Write one record (lock held). Returns 1 if the consumer must be woken, 0 if not,
-        None for a control message without room (nothing written)."""
+        None for a control message that must wait for room (nothing written)."""
         buf = self._view
         length = len(data)
         size = (length + 31) & -16
         seq, got, dropped, waiting, chead, ctail, dhead, dtail, high, high_bytes, control_in, doorbells = \
             read_producer(buf, STATE_AT)
+        self._check_positions(chead, ctail, dhead, dtail)
         if control:
             cap = self._ccap
-            if size > cap - chead + ctail:
+            if not self._fits(size, chead, ctail):
                 return None
             base = RINGS_AT
             offset = chead % cap
@@ -380,29 +404,39 @@ class ShmQueue:
         zeroes it, bumps the epoch and rings the counting doorbell once per
         waiter. A waiter whose epoch moved on is no longer counted, and counts
         itself again if the room went to another producer. A token nobody takes
-        (its waiter timed out) costs a later waiter one extra look.
+        (its waiter timed out) costs a later waiter one extra look. The tokens are
+        everyone's: one counted in the next epoch may take a token rung for an
+        earlier waiter, which then sleeps uncounted; so a waiter also looks again
+        every RECHECK_SECONDS, which bounds what such a theft costs it. (Only a
+        control ring full of control messages gets here: never the token path.)
         """
         buf = self._view
         wait = self.control_timeout if timeout is None else timeout
         deadline = time.monotonic() + wait
         size = (len(data) + 31) & -16
         layout.bump(buf, layout.WAITS_AT)
-        waiters, mine = layout.WAITERS.unpack_from(buf, layout.WAITERS_AT)
-        layout.WAITERS.pack_into(buf, layout.WAITERS_AT, waiters + 1, mine)
+        waiters, mine = self._waiters()
+        self._count_in(waiters, mine, size)
         while True:
-            self._unlock()
+            flock(self._fd, LOCK_UN)
+            self._thread_lock.release()
             try:
                 remaining = deadline - time.monotonic()
-                if remaining > 0 and self._space.wait(remaining):
+                if remaining > 0 and self._space.wait(min(remaining, RECHECK_SECONDS)):
                     self._space.take()
             finally:
-                self._lock()
+                self._thread_lock.acquire()
+                if self._closed:  # by another thread of this process: the caller leaves unlocked
+                    raise self._closed_error()
+                flock(self._fd, LOCK_EX)
             chead, ctail = layout.RING_POSITIONS.unpack_from(buf, layout.POSITIONS_AT)[:2]
-            room = size <= self._ccap - (chead - ctail)
-            waiters, epoch = layout.WAITERS.unpack_from(buf, layout.WAITERS_AT)
+            room = self._fits(size, chead, ctail)
+            waiters, epoch = self._waiters()
             if room or time.monotonic() >= deadline:
-                if epoch == mine:  # still counted: leave
+                if epoch == mine and waiters:  # still counted: leave (the last one out frees what it held)
                     layout.WAITERS.pack_into(buf, layout.WAITERS_AT, waiters - 1, epoch)
+                    if waiters == 1:
+                        layout.WORD.pack_into(buf, layout.NEED_AT, 0)
                 if room:
                     return self._append(data, True) or 0
                 layout.bump(buf, layout.TIMEOUTS_AT)
@@ -410,8 +444,31 @@ class ShmQueue:
                                 "has %d of %d bytes in use: is its consumer running?"
                                 % (self.name, len(data), wait, chead - ctail, self._ccap))
             if epoch != mine:
-                layout.WAITERS.pack_into(buf, layout.WAITERS_AT, waiters + 1, epoch)
+                self._count_in(waiters, epoch, size)
                 mine = epoch
+
+    def _fits(self, size: int, chead: int, ctail: int) -> bool:
+        """Whether a control record of ``size`` bytes may go in now (lock held).
+
+        Room is not enough: a record smaller than the largest one waiting must leave
+        that one its room, or a stream of small ones could take every byte the consumer
+        frees ahead of a large one, which would wait in vain with its consumer running.
+        An empty ring takes anything that fits: a waiter that counted itself and was
+        killed while it waited holds nobody back, and the next take that frees room
+        forgets what it asked for (the consumer zeroes it with the waiters).
+        """
+        free = self._ccap - (chead - ctail)
+        if size > free or chead == ctail:
+            return size <= free
+        need = layout.WORD.unpack_from(self._view, layout.NEED_AT)[0]
+        return size >= need or size + need <= free
+
+    def _count_in(self, waiters: int, epoch: int, size: int) -> None:
+        """Count this producer among those waiting in ``epoch``, and the room it needs."""
+        buf = self._view
+        layout.WAITERS.pack_into(buf, layout.WAITERS_AT, waiters + 1, epoch)
+        if size > layout.WORD.unpack_from(buf, layout.NEED_AT)[0]:
+            layout.WORD.pack_into(buf, layout.NEED_AT, size)
 
     # -- the consumer ----------------------------------------------------------
 
@@ -462,15 +519,17 @@ class ShmQueue:
         # for the time left until it, and must not wake later by what the look took.
         deadline = time.monotonic() + timeout if timeout else None
         while True:
-            if self._closed:
-                raise self._closed_error()
             with self._thread_lock:  # the lock, inlined: this runs for every batch
+                if self._closed:
+                    raise self._closed_error()
                 flock(self._fd, LOCK_EX)
                 try:
                     got, wake = self._take(max_messages)
                     if not got and timeout != 0:
                         layout.WORD.pack_into(self._view, layout.WAITING_AT, 1)
                         self._armed = True
+                except struct.error:
+                    raise self._out_of_range() from None
                 finally:
                     flock(self._fd, LOCK_UN)
             if wake:
@@ -491,9 +550,7 @@ class ShmQueue:
         buf, ccap, dcap, dbase = self._view, self._ccap, self._dcap, self._dbase
         seq, got, dropped, _, chead, ctail, dhead, dtail = read_consumer(buf, STATE_AT)
         self.dropped = dropped
-        if not (ctail <= chead <= ctail + ccap and dtail <= dhead <= dtail + dcap) or (ctail | dtail) & 15:
-            raise QueueCorrupt("queue '%s': ring positions %d..%d (control), %d..%d (data) are impossible"
-                               % (self.name, ctail, chead, dtail, dhead))
+        self._check_positions(chead, ctail, dhead, dtail)
         mm = self._map
         out = []
         freed = False
@@ -530,13 +587,14 @@ class ShmQueue:
                 dtail += size
             taken += 1
             payload += length
+        wake = epoch = 0
+        if freed:
+            wake, epoch = self._waiters()  # checked before the commit: a bad word loses no message
         if taken:
             write_consumer(buf, STATE_AT, seq, got + taken, dropped, 0, chead, ctail, dhead, dtail)
-        wake = 0
-        if freed:
-            wake, epoch = layout.WAITERS.unpack_from(buf, layout.WAITERS_AT)
-            if wake:
-                layout.WAITERS.pack_into(buf, layout.WAITERS_AT, 0, epoch + 1)
+        if wake:
+            layout.WAITERS.pack_into(buf, layout.WAITERS_AT, 0, epoch + 1)
+            layout.WORD.pack_into(buf, layout.NEED_AT, 0)  # the woken count themselves in again if they must
         return out, wake
 
     def _wrapped(self, base: int, cap: int, tail: int, length: int) -> bytes:
@@ -546,6 +604,26 @@ class ShmQueue:
         if end <= cap:  # the header ended the ring exactly
             return self._map[base + start:base + end]
         return self._map[base + start:base + cap] + self._map[base:base + end - cap]
+
+    def _check_positions(self, chead: int, ctail: int, dhead: int, dtail: int) -> None:
+        """Raise QueueCorrupt unless the rings' positions are ones a queue can be at (lock held):
+        every loop over records is then bounded by the ring's size."""
+        if not (ctail <= chead <= ctail + self._ccap and dtail <= dhead <= dtail + self._dcap) \
+                or (chead | ctail | dhead | dtail) & 15:
+            raise QueueCorrupt("queue '%s': ring positions %d..%d (control), %d..%d (data) are impossible: the "
+                               "segment %s is corrupt" % (self.name, ctail, chead, dtail, dhead, self._seg.name))
+
+    def _waiters(self) -> Tuple[int, int]:
+        """(producers waiting for control room, epoch), checked (lock held)."""
+        waiters, epoch = layout.WAITERS.unpack_from(self._view, layout.WAITERS_AT)
+        if waiters > MAX_WAITERS or epoch >= 1 << 63:
+            raise QueueCorrupt("queue '%s': %d producers waiting (epoch %d) is impossible: the segment %s is "
+                               "corrupt" % (self.name, waiters, epoch, self._seg.name))
+        return waiters, epoch
+
+    def _out_of_range(self) -> QueueCorrupt:
+        return QueueCorrupt("queue '%s': a counter in the header is out of range: the segment %s is corrupt"
+                            % (self.name, self._seg.name))
 
     def _corrupt(self, ring: str, length: int, used: int) -> QueueCorrupt:
         return QueueCorrupt("queue '%s': a %s record claims %d bytes but its ring holds %d bytes: the segment %s is "
@@ -567,6 +645,12 @@ class ShmQueue:
 
 
 _OPEN: weakref.WeakSet[ShmQueue] = weakref.WeakSet()
+
+
+def _close_all(fds: Sequence[int]) -> None:
+    for fd in fds:
+        with contextlib.suppress(OSError):
+            os.close(fd)
 
 
 def _after_fork_in_child() -> None:

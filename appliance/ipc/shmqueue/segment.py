@@ -6,7 +6,11 @@ creating process. The pid comes first and queue names hold no ``-``, so a name
 parses back unambiguously although ensemble names may contain ``-``
 ("runtime-manager"). After a ``kill -9`` of a whole process tree nobody is left
 to unlink the segments; :func:`remove_orphans`, run by the next start, removes
-those whose creating pid no longer runs, and only those.
+those whose creator no longer runs, and only those. A pid alone does not say
+so: the kernel hands pids out again (the next start of a service in a
+container often gets its predecessor's), so a segment also holds its
+creator's start time, and a live process of that pid that started at another
+time is not its creator.
 
 Only the creator goes through :class:`multiprocessing.shared_memory.SharedMemory`:
 it registers the segment with the creator's resource tracker, a safety net
@@ -24,9 +28,12 @@ import contextlib
 import mmap
 import os
 import re
+import struct
 import weakref
 from multiprocessing import shared_memory
 from typing import List, NamedTuple, Optional
+
+from appliance.ipc.shmqueue import layout
 
 SHM_DIR = "/dev/shm"
 PREFIX = "appliance-"
@@ -67,23 +74,50 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
+def start_time(pid: int) -> Optional[int]:
+    """When process ``pid`` started, in clock ticks since boot (None: no such process, or unreadable)."""
+    try:
+        with open("/proc/%d/stat" % pid, "rb") as stat:
+            fields = stat.read().rsplit(b")", 1)[1].split()  # after the command, which may hold anything
+        return int(fields[19])  # field 22 of stat(5); the split starts at field 3
+    except (OSError, IndexError, ValueError):
+        return None
+
+
+def creator_running(path: str, pid: int) -> bool:
+    """Whether the process that made the segment at ``path`` (named with ``pid``) still runs."""
+    if not 0 < pid < 1 << 31 or not pid_alive(pid):
+        return False
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
+        try:
+            recorded = struct.unpack("=Q", os.pread(fd, 8, layout.CREATOR_AT).ljust(8, b"\0"))[0]
+        finally:
+            os.close(fd)
+    except OSError:  # not a segment we can read: leave it be
+        return True
+    return recorded == 0 or recorded == start_time(pid)
+
+
 def remove_orphans(ensemble: Optional[str] = None) -> List[str]:
     """Unlink the segments whose creating process is gone; return their names.
 
     Run it before creating an ensemble's queues. With ``ensemble``, only that
     ensemble's segments are considered. A segment whose creator still runs is
-    never touched, whoever runs this.
+    never touched, whoever runs this; neither is anything in /dev/shm that only
+    looks like one of ours (a directory, another user's file).
     """
     removed = []
     for name in sorted(os.listdir(SHM_DIR)):
         parsed = parse_segment_name(name)
-        if parsed is None or (ensemble is not None and parsed.ensemble != ensemble) or pid_alive(parsed.pid):
+        if parsed is None or (ensemble is not None and parsed.ensemble != ensemble):
+            continue
+        path = os.path.join(SHM_DIR, name)
+        if creator_running(path, parsed.pid):
             continue
         try:
-            os.unlink(os.path.join(SHM_DIR, name))
-        except FileNotFoundError:  # another cleaner was first
-            continue
-        except PermissionError:  # another user's: not ours to remove
+            os.unlink(path)
+        except OSError:  # another cleaner was first; another user's; a directory: not ours to remove
             continue
         removed.append(name)
     return removed
