@@ -89,6 +89,7 @@ def run_network(name: str, settings: DeviceSettings, sock: socket.socket, queues
     network = build_network_manager(settings, inbox)
     feed = _Feed(network)
     udp = UdpShell(feed, sock=sock)  # type: ignore[arg-type]  # the socket shell drives the feed
+    network.transport_stats = udp.stats
     outboxes = Outboxes(queues, network.counters)
     # select(2), not epoll: its timeout is in µs, epoll's in whole ms (rounded up), which would
     # make every wait for a timer up to a millisecond late. poll where select cannot watch them.

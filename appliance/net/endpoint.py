@@ -122,7 +122,7 @@ class Endpoint:
         self._ack_due: Dict[str, Peer] = {}
         self._reassembly = ReassemblyTable(config, self._reassembly_dropped)
         self._peers = PeerTable(config, self._make_peer, self._idle, self._reassembly.set_member,
-                                self._counters)
+                                self._counters, self._forget)
         self._overtaken = Overtaken(OVERTAKEN_LIMIT, config.rto_min)
         #: The latest time the caller told this endpoint.
         self._clock = 0
@@ -532,6 +532,7 @@ class Endpoint:
         if peer is None:
             peer = self._peers.create(address, now)
             if peer is None:
+                self._counters.peers_full += 1
                 raise TooManyPeers("no room for peer %s: %d peers, none idle" % (address, len(self._peers)))
         return peer
 
@@ -541,6 +542,13 @@ class Endpoint:
         outbound = Outbound(address, self.config, self.authenticated, credentials.hello,
                             credentials.nonce, self._outbox, self._events, counters)
         return Peer(address, member, self.config, outbound, counters, now)
+
+    def _forget(self, peer: Peer) -> None:
+        """An evicted peer: idle, so only a stale entry of it could be left here."""
+        address = peer.address
+        self._busy.pop(address, None)
+        self._ack_due.pop(address, None)
+        self._deadline_version.pop(address, None)
 
     def _idle(self, peer: Peer) -> bool:
         return (peer.outbound.idle and peer.address not in self._ack_due

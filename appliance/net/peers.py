@@ -24,13 +24,16 @@ PeerFactory = Callable[[str, bool, int], Peer]
 
 class PeerTable:
     def __init__(self, config: TransportConfig, make: PeerFactory, idle: Callable[[Peer], bool],
-                 on_membership: Callable[[str, bool], None], endpoint_wide: TransportCounters) -> None:
+                 on_membership: Callable[[str, bool], None], endpoint_wide: TransportCounters,
+                 on_evict: Callable[[Peer], None]) -> None:
         self._limit = config.max_peers
         #: A peer silent this long cannot still be retransmitting to this endpoint.
         self._quiet = config.reliable_reassembly_timeout
         self._make = make
         self._idle = idle
         self._on_membership = on_membership
+        #: Told of every evicted peer, so that nothing else keeps it.
+        self._on_evict = on_evict
         #: Where evicted peers' counters go, so sums over all sections stay exact.
         self._endpoint_wide = endpoint_wide
         #: Peers by address, least recently active first.
@@ -69,8 +72,7 @@ class PeerTable:
         """State for a new address, or None when the table has no room for it (counted)."""
         member = address in self.members
         if not self.has_room(member, now, evict=True):
-            self._endpoint_wide.peers_full += 1
-            return None
+            return None  # the caller counts its refusal (peers_full)
         peer = self._make(address, member, now)
         self._peers[address] = peer
         if not member:
@@ -92,6 +94,7 @@ class PeerTable:
             self._strangers -= 1
             self._endpoint_wide.absorb(victim.counters)
             self._endpoint_wide.peers_evicted += 1
+            self._on_evict(victim)
         return True
 
     def _evictable(self, now: int) -> Optional[Peer]:

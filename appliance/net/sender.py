@@ -151,8 +151,11 @@ class Outbound:
 
     @property
     def busy(self) -> bool:
-        """Whether a deadline is pending: fragments in flight, or a handshake not yet done."""
-        return bool(self._in_flight) or self.dialing is not None or not self.confirmed
+        """Whether a deadline is pending: fragments in flight, or a handshake not yet done.
+
+        A peer this endpoint never dialed (a stranger that opened a channel to it) has
+        no handshake of its own under way, and no deadline."""
+        return bool(self._in_flight) or self.dialing is not None or (self.channel is not None and not self.confirmed)
 
     @property
     def confirmed(self) -> bool:

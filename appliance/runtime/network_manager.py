@@ -82,6 +82,9 @@ class NetworkManager:
         core.routes_changed = self._members
         self._members(set(core.routes.values()) - {core.address})
         self._device_status = shell_status
+        #: The transport's counters for ``status``: the socket shell's (the endpoint's and its
+        #: socket's) on a device, where it replaces this.
+        self.transport_stats: Callable[[], Dict[str, Dict[str, int]]] = endpoint.stats
         # The transport's next deadline, cached: asking the endpoint scans its busy peers,
         # and a shell asks after every message. Only a call into the endpoint changes it.
         self._transport_due: Optional[int] = None
@@ -170,7 +173,7 @@ class NetworkManager:
         return self.endpoint.datagrams_to_send()
 
     def _shell_status(self) -> Dict[str, Any]:
-        return dict(self._device_status(), counters=self.counters.as_dict(), transport=self.endpoint.stats())
+        return dict(self._device_status(), counters=self.counters.as_dict(), transport=self.transport_stats())
 
     # -- inside ---------------------------------------------------------------------
 

@@ -105,6 +105,8 @@ def test_twenty_thousand_garbage_datagrams_do_not_stop_an_ensemble(commands):
     refused += sum(sum(v for k, v in peer.items() if k in ("truncated", "bad_version", "bad_crc"))
                    for name, peer in network["transport"].items() if name != "*")
     assert refused > 0
+    socket_counters = {"socket_send_errors", "socket_receive_errors", "socket_backlog_dropped", "socket_backlog"}
+    assert socket_counters <= set(network["transport"]["*"])  # the socket shell's, as protocol.md lists them
     assert ensemble.stop()[0] == 0
 
 

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from appliance.net import ENDPOINT, Endpoint, TransportConfig
+from appliance.net import wire as wire_format
 from appliance.net.counters import REFUSALS
 
 from .fakewire import Wire
@@ -54,3 +55,54 @@ def test_the_endpoint_wide_section_counts_what_came_from_no_peer():
     assert set(stats) == {ENDPOINT}
     assert stats[ENDPOINT]["datagrams_received"] == 3
     assert sum(stats[ENDPOINT][name] for name in REFUSALS) == 3
+
+
+def test_a_confirm_refused_for_want_of_room_is_counted_once():
+    """One reason per datagram: the table's refusal is the CONFIRM's, counted where datagrams are."""
+    config = TransportConfig(max_peers=2)
+    wire = Counting()
+    from_d = []
+    inject = wire.inject
+
+    def watch(destination, source, datagram):
+        if destination == "a" and source == "d":
+            from_d.append(datagram[1])  # its type
+        inject(destination, source, datagram)
+
+    wire.inject = watch
+    for name in "abcd":
+        wire.add(name, Endpoint(config, session=ord(name)))
+    for name in "bc":
+        wire.send(name, "a", b"hi")
+        wire.run()
+    wire.send("d", "a", b"turned away")  # b and c spoke too recently to be evicted
+    wire.run()
+    stats = wire.endpoints["a"].stats()
+    confirms = from_d.count(wire_format.CONFIRM)
+    assert confirms and stats[ENDPOINT]["peers_full"] == confirms
+    # Every datagram d sent but its HELLOs (answered, not refused) is refused once, for one reason.
+    refused = sum(section[name] for section in stats.values() for name in REFUSALS)
+    assert refused == len(from_d) - from_d.count(wire_format.HELLO)
+
+
+def test_peers_evicted_leave_nothing_behind_however_many_came_and_went():
+    """A stranger that opened a channel to this endpoint, and was evicted, is forgotten
+    whole: nothing of it stays reachable (it used to stay among the 'busy' peers)."""
+    import gc
+
+    from appliance.net.peer import Peer
+
+    config = TransportConfig(max_peers=4)
+    wire = Counting()
+    wire.add("b", Endpoint(config, session=5))
+    for index in range(40):
+        name = "p%d" % index
+        wire.add(name, Endpoint(config, session=100 + index))
+        wire.send(name, "b", b"hi")
+        wire.run()
+        wire.now += config.reliable_reassembly_timeout
+        del wire.endpoints[name]
+    gc.collect()
+    assert wire.endpoints["b"].stats()[ENDPOINT]["peers_evicted"] == 36
+    held = [o for o in gc.get_objects() if isinstance(o, Peer) and o.address.startswith("p")]
+    assert len(held) == 4  # the four the table still holds
