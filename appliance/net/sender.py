@@ -328,6 +328,8 @@ class Outbound:
         dialing = self.dialing
         if dialing is not None and dialing.retries == 0:
             self.rtt.sample(now - dialing.sent_at)  # an unambiguous round trip
+        if old is not None and old.confirmed_at is not None:
+            self._handshake_retries = 0  # the channel it replaces was held: a handshake of its own
         self.dialing = None
         if old is not None and old.peer_session != channel.peer_session:
             self._fail_in_flight(RESTARTED)

@@ -512,3 +512,33 @@ def test_each_end_learns_the_identity_the_other_proved(config, key):
     assert wire.endpoints["a"].peer_identity("nobody") is None
     with pytest.raises(TypeError):
         Endpoint(config, session=1, identity="not bytes")  # type: ignore[arg-type]
+
+
+def test_a_handshake_that_replaces_an_acknowledged_channel_gets_its_own_resends(config):
+    """After the peer restarts, the CHALLENGE that replaces the channel starts a handshake
+    of its own: its resends are counted from 0, not on from the first handshake's."""
+    from dataclasses import replace
+
+    config = replace(config, retry_limit=4)
+    hellos_lost = [2]
+
+    def drop(source, destination, datagram):
+        if source == "a" and datagram[1] == HELLO and hellos_lost[0]:
+            hellos_lost[0] -= 1
+            return True  # the first handshake needs two resends
+        return source == "a" and datagram[1] == CONFIRM and restarted[0]
+
+    restarted = [False]
+    wire = pair(config)
+    wire.drop = drop
+    wire.send("a", "b", b"first")
+    wire.run()
+    assert payloads(wire, "b") == [b"first"]
+    wire.reboot("b", session=0xB9)
+    restarted[0] = True
+    before = len(wire.carried)
+    wire.send("a", "b", b"second")
+    wire.run()
+    handshake = [d for source, _, d in wire.carried[before:] if source == "a" and d[1] in (HELLO, CONFIRM)]
+    assert [f.message_id for f in wire.failed["a"]] == [2]
+    assert len(handshake) == 1 + config.retry_limit  # the first CONFIRM, then every resend it allows

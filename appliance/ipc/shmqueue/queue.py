@@ -345,10 +345,10 @@ class ShmQueue:
         size = (length + 31) & -16
         seq, got, dropped, waiting, chead, ctail, dhead, dtail, high, high_bytes, control_in, doorbells = \
             read_producer(buf, STATE_AT)
-        self._check_positions(chead, ctail, dhead, dtail)
         if control:
             cap = self._ccap
-            if not self._fits(size, chead, ctail):
+            free = cap - chead + ctail
+            if size > free or (chead != ctail and not self._beside_waiters(size, free)):
                 return None
             base = RINGS_AT
             offset = chead % cap
@@ -356,6 +356,8 @@ class ShmQueue:
             control_in += 1
         else:
             cap = self._dcap
+            if not dtail <= dhead <= dtail + cap:  # else evicting could walk for ever (the writes stay in the ring)
+                self._check_positions(chead, ctail, dhead, dtail)
             if size > cap - dhead + dtail:
                 dtail, dropped = self._evict(size, dhead, dtail, dropped)
             base = self._dbase
@@ -460,6 +462,10 @@ class ShmQueue:
         free = self._ccap - (chead - ctail)
         if size > free or chead == ctail:
             return size <= free
+        return self._beside_waiters(size, free)
+
+    def _beside_waiters(self, size: int, free: int) -> bool:
+        """Whether ``size`` bytes leave the largest waiting control message its room (lock held)."""
         need = layout.WORD.unpack_from(self._view, layout.NEED_AT)[0]
         return size >= need or size + need <= free
 
@@ -589,7 +595,9 @@ class ShmQueue:
             payload += length
         wake = epoch = 0
         if freed:
-            wake, epoch = self._waiters()  # checked before the commit: a bad word loses no message
+            wake, epoch = layout.WAITERS.unpack_from(buf, layout.WAITERS_AT)
+            if wake > MAX_WAITERS or epoch >= 1 << 63:
+                self._waiters()  # raises QueueCorrupt, before the commit: a bad word loses no message
         if taken:
             write_consumer(buf, STATE_AT, seq, got + taken, dropped, 0, chead, ctail, dhead, dtail)
         if wake:
