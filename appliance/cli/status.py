@@ -10,6 +10,7 @@ from appliance.device.client import ClientError, ControlClient, request_id
 from appliance.device.config import checked_address
 from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.keys import load_cluster_key
+from appliance.runtime.app import FAILED, FINISHED
 
 EXAMPLES = """examples:
   appliance status                          # the runtime manager on this host, at 127.0.0.1:8225
@@ -85,11 +86,15 @@ def describe(answers: Dict[str, Dict[str, Any]]) -> List[str]:
     else:
         lines += ["", "app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
                   "  %-24s %-20s %10s %6s" % ("SQ", "ran on", "executions", "errors")]
+        removed = app["phase"] in (FINISHED, FAILED)  # its parts' counts are in the teardown summary
         for name, sq in app["summary"]["sqs"].items():
-            executions = sum(status.get("sqs", {}).get(name, {}).get("executions", 0)
+            if removed:
+                executions, errors = sq["executions"], sq["errors"]
+            else:  # running: what each execute process counted so far
+                executions = sum(status.get("sqs", {}).get(name, {}).get("executions", 0)
+                                 for process, status in answers.items() if process.endswith("execute"))
+                errors = sum(status.get("sqs", {}).get(name, {}).get("errors", 0)
                              for process, status in answers.items() if process.endswith("execute"))
-            errors = sum(status.get("sqs", {}).get(name, {}).get("errors", 0)
-                         for process, status in answers.items() if process.endswith("execute"))
             lines.append("  %-24s %-20s %10d %6d" % (name, sq["ensemble"], executions, errors))
     lines += ["", "processes:", "  %-32s %8s %10s %10s %8s" % ("process", "pid", "RSS MiB", "USS MiB", "queued")]
     for process, status in sorted(answers.items()):

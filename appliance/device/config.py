@@ -7,17 +7,29 @@ an error naming the key, not a setting silently ignored. ``components`` lists
 the ensemble's components as system files do (validated by the same code, and
 each driver resolved now); ``sysfs_root`` is where ``sysfs:`` drivers find
 ``sys/`` (default ``/``).
+
+``merged`` checks what the settings must be to work at all, before any
+socket or process exists, and every refusal is one line naming where the
+value came from: the flag (``--rtm: ...``) or the file and key
+(``/etc/appliance/e.json: key 'rtm': ...``). So: a key given twice in the
+file (JSON would keep the last, silently); an address that does not parse
+or resolve; port 0 anywhere but the listen address (it means "any free
+port" to bind, and reaches nothing); a wildcard host where the others must
+reach this device; an address of the other IP family than the one UDP
+socket the ensemble has; a key file that does not load.
 """
 from __future__ import annotations
 
+import json
 import os
-from typing import Any, Dict, List, Optional
+import socket
+from typing import Any, Dict, List, Optional, Tuple
 
 from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
-from appliance.net.address import BadAddress, parse_address, resolve_address
+from appliance.keys import KeyFileError, load_cluster_key, load_manager_private_key, load_manager_public_key
+from appliance.net.address import BadAddress, is_ipv6, parse_address, resolve_address
 from appliance.program.errors import ProgramError
-from appliance.system.description import load_json
 
 #: Keys a configuration file may hold, and their JSON types.
 KEYS: Dict[str, type] = {
@@ -35,6 +47,10 @@ KEYS: Dict[str, type] = {
 #: Where an ensemble listens when neither the file nor a flag says.
 DEFAULT_LISTEN = "0.0.0.0:8225"
 
+#: The keys that name key files, and what loads (so checks) each.
+KEY_FILES = {"cluster_key": load_cluster_key, "manager_key": load_manager_private_key,
+             "manager_public_key": load_manager_public_key}
+
 
 class ConfigError(ProgramError):
     """A configuration file or value that cannot be used; names the file and the key."""
@@ -42,7 +58,7 @@ class ConfigError(ProgramError):
 
 def load_config(path: str) -> Dict[str, Any]:
     """The settings a configuration file holds, checked for names and types."""
-    doc = load_json(path, ConfigError)
+    doc = _read_json(path)
     if not isinstance(doc, dict):
         raise ConfigError("%s: must be a JSON object of settings" % path)
     for key, value in doc.items():
@@ -51,11 +67,17 @@ def load_config(path: str) -> Dict[str, Any]:
             raise ConfigError("%s: unknown key %r (known: %s)" % (path, key, ", ".join(sorted(KEYS))))
         if not isinstance(value, kind):
             raise ConfigError("%s: key %r must be a %s, got %r" % (path, key, kind.__name__, value))
+        if value == "":  # an empty file name or address would otherwise read as "not given"
+            raise ConfigError("%s: key %r is empty" % (path, key))
     if "components" in doc:
         doc["components"] = components_from_config(path, doc["components"])
+    here = os.path.dirname(os.path.abspath(path))
+    for key in KEY_FILES:  # relative to the file, as sysfs_root is: a service's working directory is /
+        if key in doc:
+            doc[key] = os.path.normpath(os.path.join(here, doc[key]))
     if "sysfs_root" in doc:
-        # Relative to the file, like the driver modules next to it (a service's working directory is /).
-        root = os.path.join(os.path.dirname(os.path.abspath(path)), doc["sysfs_root"])
+        # Relative to the file, like the driver modules next to it.
+        root = os.path.join(here, doc["sysfs_root"])
         if not os.path.isdir(root):
             raise ConfigError("%s: key 'sysfs_root': %r is not a directory" % (path, doc["sysfs_root"]))
         doc["sysfs_root"] = os.path.normpath(root)
@@ -79,19 +101,112 @@ def components_from_config(path: str, items: List[Any]) -> List[Component]:
     return components
 
 
+def _read_json(path: str) -> Any:
+    """The file's JSON document, refusing a key given twice in any object (``json`` keeps the last)."""
+    def unique(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
+        seen: Dict[str, Any] = {}
+        for key, value in pairs:
+            if key in seen:
+                raise ConfigError("%s: key %r is given twice (only one value can hold)" % (path, key))
+            seen[key] = value
+        return seen
+
+    try:
+        with open(path, encoding="utf-8") as handle:
+            return json.load(handle, object_pairs_hook=unique)
+    except OSError as exc:
+        raise ConfigError("%s: cannot read: %s" % (path, exc.strerror)) from None
+    except ValueError as exc:  # also a file that is not UTF-8
+        raise ConfigError("%s: not JSON: %s" % (path, exc)) from None
+    except RecursionError:  # the json module recurses once per level of nesting
+        raise ConfigError("%s: JSON nested too deeply" % path) from None
+
+
 def merged(path: Optional[str], flags: Dict[str, Any]) -> Dict[str, Any]:
-    """The file's settings, overridden by the flags that were given (not None)."""
+    """The file's settings, overridden by the flags that were given (not None), checked.
+
+    Addresses come back canonical (host names resolved, to the listen socket's
+    family where a name has both) and every key file has loaded once, so a
+    setting that cannot work is refused here, naming its flag or file and key.
+    """
     settings = load_config(path) if path else {}
-    settings.update({key: value for key, value in flags.items() if value is not None})
+    given = {key: value for key, value in flags.items() if value is not None}
+    for key, value in given.items():
+        if value == "":
+            raise ConfigError("%s: is empty" % _flag(key))
+    settings.update(given)
+
+    def where(key: str) -> str:
+        return _flag(key) if key in given or key not in settings else "%s: key %r" % (path, key)
+
+    listen = checked_address(settings.get("listen", DEFAULT_LISTEN), where("listen"), listen=True)
+    if "listen" in settings:
+        settings["listen"] = listen
+    host = parse_address(listen)[0]
+    family = socket.AF_UNSPEC if host == "::" else socket.AF_INET6 if is_ipv6(host) else socket.AF_INET
+    for key in ("advertise", "rtm"):
+        if key in settings:
+            given_as = settings[key]
+            settings[key] = checked_address(given_as, where(key), listen=False, prefer=family)
+            _check_family(_shown(given_as, settings[key]), settings[key], where(key),
+                          _shown(settings.get("listen", DEFAULT_LISTEN), listen), listen,
+                          where("listen") + ("" if "listen" in settings else " (the default)"))
+    for key, load in KEY_FILES.items():
+        if settings.get(key):
+            try:
+                load(settings[key])
+            except KeyFileError as exc:
+                raise ConfigError("%s: %s" % (where(key), exc)) from None
     return settings
 
 
-def checked_address(value: str, what: str) -> str:
-    """``host:port`` in its canonical spelling (host names resolved once, now)."""
+def checked_address(value: str, what: str, listen: Optional[bool] = None,
+                    prefer: int = socket.AF_UNSPEC) -> str:
+    """``host:port`` in its canonical spelling (host names resolved once, now).
+
+    A ``listen`` address may have port 0 (bind any free port) and a wildcard
+    host; an address to reach may not: nothing answers there. ``listen=None``
+    means "if ``what`` is ``--listen``", for callers that name only the flag.
+    ``prefer`` is the family a host name with both resolves to.
+    """
+    if listen is None:
+        listen = what == "--listen"
     try:
-        return resolve_address(value)
+        address = resolve_address(value, prefer)
     except BadAddress as exc:
         raise ConfigError("%s: %s" % (what, exc)) from None
+    if not listen:
+        host, port = parse_address(address)
+        if port == 0:
+            raise ConfigError("%s: port 0 in %r reaches nothing: give the port it listens on (port 0 means "
+                              "'any free port' only to --listen)" % (what, value))
+        if host in ("0.0.0.0", "::"):
+            raise ConfigError("%s: %r is a wildcard (every interface of this host), not an address the "
+                              "others can reach: give one of its addresses" % (what, value))
+    return address
+
+
+def _flag(key: str) -> str:
+    return "--" + key.replace("_", "-")
+
+
+def _shown(given: str, canonical: str) -> str:
+    """An address as given, with what it resolved to when that differs (a name, another spelling)."""
+    return given if given == canonical else "%s (%s)" % (given, canonical)
+
+
+def _check_family(shown: str, address: str, what: str, listen_shown: str, listen: str, listen_what: str) -> None:
+    """An ensemble has one UDP socket: a dual-stack ``[::]`` one reaches both families, any other one only its own."""
+    listen_host, address_host = parse_address(listen)[0], parse_address(address)[0]
+    if listen_host == "::" or is_ipv6(listen_host) == is_ipv6(address_host):
+        return
+    raise ConfigError("%s: %s is %s but %s: %s is %s, and the ensemble's one UDP socket is of one family "
+                      "(listen on [::]:PORT for both)" % (what, shown, _family(address_host), listen_what,
+                                                          listen_shown, _family(listen_host)))
+
+
+def _family(host: str) -> str:
+    return "IPv6" if is_ipv6(host) else "IPv4"
 
 
 def is_wildcard(address: str) -> bool:

@@ -127,12 +127,13 @@ def run_network(name: str, settings: DeviceSettings, sock: socket.socket, queues
                 dropped = count_queue_drops(inbox, dropped, network.core.counters)
                 for data in batch:
                     for message in decode_batch(data, network.counters):
-                        if message.msg_type.layer is Layer.SYSTEM:
+                        if message.msg_type.layer is Layer.SYSTEM:  # END: the core says goodbye, then out
                             running = False
+                            out.extend(network.handle(message, now, local))
                         elif message.recipient is Recipient.CLIENT:
-                            undelivered = network.to_client(message, now, local)
-                            if undelivered:
-                                network.counters.incr("dropped.no_client", len(undelivered))
+                            unheard = network.to_client(message, now, local)
+                            if unheard:  # no client asked to hear them: nothing was lost
+                                network.counters.incr("reports_unheard", len(unheard))
                         else:
                             out.extend(network.handle(message, now, local))
             else:

@@ -38,7 +38,7 @@ from appliance.runtime.app import (
 )
 from appliance.runtime.code import program_to_wire
 from appliance.runtime.core import Core, status_reply
-from appliance.runtime.network import RUNTIME_MANAGER
+from appliance.runtime.network import HEARTBEAT_INTERVAL, RUNTIME_MANAGER
 from appliance.system import EnsembleDescription
 from appliance.system.description import SystemFileError
 from appliance.timing import FOREVER, Interval
@@ -50,6 +50,9 @@ MAX_ENSEMBLES = 4096
 MAX_APPS = 16
 #: Cluster status requests whose members' answers are still relayed (the newest).
 MAX_RELAYS = 64
+#: Every HEARTBEAT_INTERVAL the runtime manager looks for silent members; one that sent
+#: no heartbeat through this many looks (15 to 20 s) has gone and is dropped.
+SILENT_LOOKS = 4
 
 _PROCESSES = (Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK)
 
@@ -80,12 +83,17 @@ class RuntimeManagerCore(Core):
         #: Each member's clock offset to this one's (its clock minus this one's) and the
         #: round trip it was measured over, as the member reported it after joining.
         self.clocks: Dict[str, Tuple[int, int]] = {}
+        #: Per member (this ensemble's own not among them): looks since its last heartbeat.
+        self._silent: Dict[str, int] = {}
+        self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
         #: Status requests relayed to the members: relay id -> the client's request id.
         self._relays: OrderedDict[Any, Any] = OrderedDict()
         self._relay_count = 0
         self.apps: List[App] = []
         self._deployments = 0
         self.on(RuntimeMsg.JOIN, self._join)
+        self.on(RuntimeMsg.HEARTBEAT, self._heartbeat)
+        self.on(RuntimeMsg.LEAVE, self._leave)
         self.on(RuntimeMsg.CLOCK_PROBE, self._clock_probe)
         self.on(RuntimeMsg.MEMBER_CLOCK, self._member_clock)
         self.on(RuntimeMsg.CLUSTER_STATUS, self._cluster_status)
@@ -129,11 +137,16 @@ class RuntimeManagerCore(Core):
         self.members[name] = description
         self.log.info("ensemble %s joined from %s with components [%s]", name, description.address,
                       ", ".join(description.component_names()))
+        out: List[Output] = []
+        if name != self.ensemble:
+            self._silent[name] = 0
+            if known is not None:  # it restarted, or lost this runtime manager: its part of an app is gone
+                out.extend(self._ensembles_lost([name], "ensemble %s joined again (it restarted, or lost the "
+                                                "runtime manager)" % name, running_app_fails=True))
         # The joiner learns the runtime manager's route only: the routes to other members
         # travel with the deployment that needs them (a member tells nobody about the
         # others, so a join costs the same with 3 members or 3,000).
         routes = {self.ensemble: self.address, name: description.address}
-        out: List[Output] = []
         if name == self.ensemble:  # its own clock: no offset to measure
             self.clocks[name] = (0, 0)
             out.append(Message(ClientMsg.MEMBER, (name, description.address, 0, 0), Recipient.CLIENT))
@@ -142,6 +155,51 @@ class RuntimeManagerCore(Core):
             Message(NetMsg.FORWARD_TO_ADDRESS, (description.address, [
                 Message(NetMsg.JOIN_RESULT, (True, "", routes, nonce), Recipient.NETWORK)]), Recipient.NETWORK),
         ]
+
+    def _heartbeat(self, payload: Any, now: int) -> List[Output]:
+        """A member is alive. One this runtime manager does not know (it dropped it as
+        silent, or the sender's name is another's) is told to join again."""
+        name, address = payload
+        member = self.members.get(name)
+        if member is not None and member.address == address and name in self._silent:
+            self._silent[name] = 0
+            return []
+        self.counters.incr("heartbeats_from_non_members")
+        if not isinstance(address, str):
+            return []
+        rejoin = Message(NetMsg.REJOIN, "the runtime manager at %s has no member %s at %s" % (
+            self.address, name, address), Recipient.NETWORK)
+        return [Message(NetMsg.FORWARD_TO_ADDRESS, (address, [rejoin]), Recipient.NETWORK)]
+
+    def _leave(self, payload: Any, now: int) -> List[Output]:
+        name, address = payload
+        member = self.members.get(name)
+        if member is None or member.address != address or name not in self._silent:
+            self.counters.incr("refused.leave")
+            return []
+        return self._member_lost(name, "it stopped")
+
+    def _look_for_silent_members(self, _key: Any, local: int) -> List[Output]:
+        self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
+        out: List[Output] = []
+        for name in list(self._silent):
+            self._silent[name] += 1
+            if self._silent[name] >= SILENT_LOOKS:
+                out.extend(self._member_lost(name, "no heartbeat for %d s" % (
+                    (SILENT_LOOKS - 1) * HEARTBEAT_INTERVAL // 1_000_000)))
+        return out
+
+    def _member_lost(self, name: str, why: str) -> List[Output]:
+        """A member is gone: its name is free, its route dropped, and an app it had a
+        part in fails (its part's outputs will never come)."""
+        self.members.pop(name, None)
+        self.clocks.pop(name, None)
+        self._silent.pop(name, None)
+        self.counters.incr("members_left")
+        self.log.warning("ensemble %s left: %s", name, why)
+        return [Message(ClientMsg.MEMBER_LEFT, (name, why), Recipient.CLIENT),
+                Message(NetMsg.REMOVE_ROUTES, [name], Recipient.NETWORK)] + self._ensembles_lost(
+            [name], "ensemble %s left: %s" % (name, why), running_app_fails=True)
 
     def _clock_probe(self, payload: Any, now: int) -> List[Output]:
         name, t1 = payload
@@ -305,7 +363,7 @@ class RuntimeManagerCore(Core):
         if app.waiting:
             return []
         if app.deploy_errors:
-            return self._fail(app, "deployment failed: " + "; ".join(app.deploy_errors), now)
+            return self._fail(app, "deployment failed: " + "; ".join(app.deploy_errors))
         return self._start(app, now)
 
     def _start(self, app: App, now: int) -> List[Output]:
@@ -329,7 +387,7 @@ class RuntimeManagerCore(Core):
         if app.phase != DEPLOYING:
             return []
         missing = sorted({ensemble for ensemble, _ in app.waiting})
-        return self._fail(app, "deployment timed out waiting for %s" % ", ".join(missing), now)
+        return self._fail(app, "deployment timed out waiting for %s" % ", ".join(missing))
 
     # -- running ----------------------------------------------------------------------
 
@@ -359,20 +417,32 @@ class RuntimeManagerCore(Core):
         for it ends now, with the reason, instead of at its timeout."""
         names, reason = payload
         app = self.app
-        if app is None or app.done:
-            return []
-        lost = sorted(set(names) & set(app.ensembles))
+        lost = sorted(set(names) & set(app.ensembles)) if app is not None else []
         if not lost:
             return []
-        note = "could not deliver to %s: %s" % (", ".join(lost), reason)
-        if app.phase == DEPLOYING:
-            return self._fail(app, note, now)
+        return self._ensembles_lost(lost, "could not deliver to %s: %s" % (", ".join(lost), reason),
+                                    running_app_fails=False)
+
+    def _ensembles_lost(self, names: List[str], note: str, running_app_fails: bool) -> List[Output]:
+        """Ensembles of the newest app that will not answer: a deployment fails at once, a
+        teardown stops waiting for them, and a running app fails if ``running_app_fails``."""
+        app = self.app
+        if app is None or app.done:
+            return []
+        lost = set(names) & set(app.ensembles)
+        if not lost:
+            return []
         if app.phase == STOPPING:
-            app.waiting = {(e, p) for e, p in app.waiting if e not in lost}
             app.error = "%s; %s" % (app.error, note) if app.error else note
-            if not app.waiting:
-                return self._finish(app)
-        return []
+            out: List[Output] = []
+        elif app.phase == DEPLOYING or running_app_fails:
+            out = self._fail(app, note)
+        else:
+            return []
+        app.waiting = {(e, p) for e, p in app.waiting if e not in lost}
+        if not app.waiting:
+            out.extend(self._finish(app))
+        return out
 
     # -- tearing down ----------------------------------------------------------------
 
@@ -380,17 +450,17 @@ class RuntimeManagerCore(Core):
         app = self.app if app_id is None else self._find(app_id)
         if app is None or app.done or app.phase == STOPPING:
             return []
-        return self._teardown(app, now)
+        return self._teardown(app)
 
     def _end_of_run(self, app: App, now: int) -> List[Output]:
-        return self._teardown(app, now) if app.phase == RUNNING else []
+        return self._teardown(app) if app.phase == RUNNING else []
 
-    def _fail(self, app: App, error: str, now: int) -> List[Output]:
+    def _fail(self, app: App, error: str) -> List[Output]:
         app.error = error
         self.log.warning("%s: %s", app.id, error)
-        return self._teardown(app, now)
+        return self._teardown(app)
 
-    def _teardown(self, app: App, now: int) -> List[Output]:
+    def _teardown(self, app: App) -> List[Output]:
         app.phase = STOPPING
         app.waiting = {(ensemble, p.value) for ensemble in app.ensembles for p in _PROCESSES}
         self.local_timers.schedule_in(app.options.teardown_timeout, self._teardown_timed_out, app)

@@ -31,7 +31,8 @@ Destination = Tuple[str, str, int]  # (ensemble, SQ, input port)
 #: and the reports of its members. Deploying and tearing down are for the
 #: runtime manager's own host (its command line), never for the network.
 _TO_MANAGER_FROM_NETWORK = frozenset([
-    RuntimeMsg.JOIN, RuntimeMsg.LOG_OUTPUT, RuntimeMsg.SQS_READY, RuntimeMsg.SQS_REMOVED, RuntimeMsg.SQ_ERROR,
+    RuntimeMsg.JOIN, RuntimeMsg.HEARTBEAT, RuntimeMsg.LEAVE, RuntimeMsg.LOG_OUTPUT, RuntimeMsg.SQS_READY,
+    RuntimeMsg.SQS_REMOVED, RuntimeMsg.SQ_ERROR,
     RuntimeMsg.CLOCK_PROBE, RuntimeMsg.MEMBER_CLOCK, RuntimeMsg.MEMBER_STATUS,
 ])
 
@@ -41,7 +42,7 @@ _FROM_NETWORK = frozenset([
     SyncMsg.INPUT_TOKEN, SyncMsg.INSTANTIATE_SQS, SyncMsg.START_SQS, SyncMsg.REMOVE_SQS,
     ExecuteMsg.INSTANTIATE_SQS, ExecuteMsg.REMOVE_SQS,
     NetMsg.INSTANTIATE_SQS, NetMsg.REMOVE_SQS, NetMsg.ADD_ROUTES, NetMsg.JOIN_RESULT, NetMsg.CLOCK_REPLY,
-    SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS,  # relayed by the runtime manager: answered to it
+    NetMsg.REJOIN, SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS,  # relayed by the runtime manager: answered to it
 ])
 
 #: What a client of the local control channel (a command on this host: ``appliance status``,
@@ -64,6 +65,13 @@ _TO_RUNTIME_MANAGER = ""
 #: waits twice as long, up to JOIN_RETRY_MAX.
 JOIN_RETRY = 1_000_000
 JOIN_RETRY_MAX = 30_000_000
+#: How often a joined ensemble tells the runtime manager it is alive (local clock). The
+#: heartbeat travels reliably: the transport giving up on it (12-21 s), or finding the
+#: runtime manager restarted, is how an ensemble learns it lost its manager.
+HEARTBEAT_INTERVAL = 5_000_000
+#: Addresses (and ensembles without a route) said to be unreachable, remembered so each
+#: is said once until heard from again (the newest kept).
+MAX_UNREACHABLE_LOGGED = 256
 #: Round trips to the runtime manager after a join to measure the clock offset; the
 #: one with the shortest round trip is kept (as NTP does).
 CLOCK_PROBES = 4
@@ -162,6 +170,8 @@ class NetworkCore(AppCore):
         self.runtime_manager = runtime_manager
         self.routes: Dict[str, str] = {}
         self._addresses: Set[str] = set()  # the routes' addresses: known senders
+        #: Addresses (and ensembles without a route) said to be unreachable: said once, until heard from.
+        self._unreachable: OrderedDict[str, None] = OrderedDict()
         #: Told the routes' addresses whenever they change (the transport keeps members' state).
         self.routes_changed: Callable[[Set[str]], None] = lambda addresses: None
         #: (the runtime manager's address as this ensemble reaches it, the description it joins with)
@@ -173,6 +183,8 @@ class NetworkCore(AppCore):
         self.join_error = ""
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
+        self._join_refusal = ""  # the last refusal logged: the same one again is not
+        self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
         #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
         #: round trip it was measured over, once measured.
         self.clock: Optional[Tuple[int, int]] = (0, 0) if hosts_runtime_manager else None
@@ -186,10 +198,12 @@ class NetworkCore(AppCore):
             (NetMsg.JOIN_NETWORK, self._join_network),
             (NetMsg.JOIN_RESULT, self._join_result),
             (NetMsg.CLOCK_REPLY, self._clock_reply),
+            (NetMsg.REJOIN, self._rejoin),
+            (NetMsg.REMOVE_ROUTES, self._remove_routes),
             (NetMsg.FORWARD, self._forward),
             (NetMsg.REPORT, self._report),
             (NetMsg.FORWARD_TO_ADDRESS, self._forward_to_address),
-            (NetMsg.END, lambda payload, now: []),
+            (NetMsg.END, self._end),
         ):
             self.on(msg_type, handler)
 
@@ -236,8 +250,9 @@ class NetworkCore(AppCore):
             address = self.routes.get(ensemble)
             if address is None:
                 self.counters.drop("no_route", len(messages))
-                self.log.warning("%s: no route to ensemble %r; %d message(s) dropped",
-                                 self.ensemble, ensemble, len(messages))
+                if self._first_time_unreachable(ensemble):
+                    self.log.warning("%s: no route to ensemble %r; its messages are dropped (counted no_route)",
+                                     self.ensemble, ensemble)
                 continue
             out.append(Transmission(address, messages, reliable, origin, ensemble))
         return out
@@ -277,6 +292,9 @@ class NetworkCore(AppCore):
         self.routes[self.ensemble] = self.address
         if self._join is not None:  # the runtime manager is where this ensemble reaches it, whatever it says
             self.routes[self.runtime_manager] = self._join[0]
+        if self._unreachable:  # a route new or changed: whether it works is news again
+            for name in routes:
+                self._unreachable.pop(name, None)
         addresses = set(self.routes.values())
         if addresses != self._addresses:
             self._addresses = addresses
@@ -284,12 +302,17 @@ class NetworkCore(AppCore):
 
     def _join_network(self, payload: Any, now: int) -> List[Output]:
         rtm_address, description = payload
-        self.joined = None
         self._join = (rtm_address, description)
         self._update_routes({})
+        return self._start_joining()
+
+    def _start_joining(self) -> List[Output]:
+        """A new join: a fresh nonce, the first wait, the first ask."""
+        self.joined = None
         self.join_nonce = self.next_nonce()
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
+        self._join_refusal = ""
         return self._send_join()
 
     def _send_join(self) -> List[Output]:
@@ -304,11 +327,12 @@ class NetworkCore(AppCore):
         return [Transmission(rtm_address, [join], True, target=self.runtime_manager)]
 
     def _join_unanswered(self, attempt: int, local: int) -> List[Output]:
-        """No answer yet (the runtime manager is not up, or away): ask again, waiting
+        """No answer yet (the runtime manager is not up, or away), or a refusal, which
+        need not last (a name taken by a member that has since gone): ask again, waiting
         longer each time. Said once, not once per try."""
-        if self.joined is not None or attempt != self._join_attempts or self._join is None:
+        if self.joined or attempt != self._join_attempts or self._join is None:
             return []
-        if attempt == 1:
+        if attempt == 1 and self.joined is None:
             self.log.warning("%s: no answer from the runtime manager at %s yet; asking again, every %d s at most",
                              self.ensemble, self._join[0], JOIN_RETRY_MAX // 1_000_000)
         self.counters.incr("join_retries")
@@ -317,7 +341,7 @@ class NetworkCore(AppCore):
 
     def _join_result(self, payload: Any, now: int) -> List[Output]:
         accepted, reason, routes, _nonce = payload  # the nonce was checked with the signature
-        answered_before = self.joined is not None
+        joined_before = self.joined is True
         self.joined = bool(accepted)
         self.join_error = "" if accepted else str(reason)
         out: List[Output] = [Message(ClientMsg.JOINED, (self.joined, self.join_error), Recipient.CLIENT)]
@@ -327,12 +351,59 @@ class NetworkCore(AppCore):
             if self._join_attempts > 1:
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
-            if not answered_before and not self.hosts_runtime_manager:
+            if not joined_before and not self.hosts_runtime_manager:
                 self._probes = []
                 out.extend(self._probe_clock(now))
-        else:
-            self.log.error("%s: the runtime manager refused to let it join: %s", self.ensemble, reason)
+                self._heartbeats += 1
+                self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._beat, self._heartbeats)
+        elif self.join_error != self._join_refusal:
+            self._join_refusal = self.join_error
+            self.log.error("%s: the runtime manager refused to let it join: %s; asking again, every %d s at most",
+                           self.ensemble, reason, JOIN_RETRY_MAX // 1_000_000)
         return out
+
+    def _beat(self, chain: int, local: int) -> List[Output]:
+        """Tell the runtime manager this ensemble is alive: it drops a silent member."""
+        if chain != self._heartbeats or self.joined is not True:
+            return []
+        self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._beat, chain)
+        beat = Message(RuntimeMsg.HEARTBEAT, (self.ensemble, self.address), Recipient.RUNTIME_MANAGER)
+        return self._transmit({self.runtime_manager: [beat]}, reliable=True)
+
+    def _rejoin(self, reason: Any, now: int) -> List[Output]:
+        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
+
+    def _lose_manager(self, why: str) -> List[Output]:
+        """The runtime manager restarted, stopped answering or forgot this ensemble: the
+        app it deployed here is over there (failed, or forgotten), so it is removed here
+        too, and the ensemble joins again, with the same backoff as at its start."""
+        if self.hosts_runtime_manager or self._join is None or self.joined is not True:
+            return []
+        self.log.warning("%s: lost the runtime manager at %s (%s); joining again", self.ensemble, self._join[0], why)
+        out: List[Output] = []
+        app = self.app
+        if app is not None:
+            self.log.warning("%s: app %s is removed here: its runtime manager is gone", self.ensemble, app)
+            out.append(Message(SyncMsg.REMOVE_SQS, app, Recipient.INPUT_TOKENS))
+            out.append(Message(ExecuteMsg.REMOVE_SQS, app, Recipient.EXECUTE))
+            self.remove_app()  # its report has no runtime manager to go to
+        self.counters.incr("manager_lost")
+        return out + self._start_joining()
+
+    def _end(self, _payload: Any, now: int) -> List[Output]:
+        """This ensemble is stopping: its runtime manager hears so now, not after a silence."""
+        if self.hosts_runtime_manager or self.joined is not True:
+            return []
+        leave = Message(RuntimeMsg.LEAVE, (self.ensemble, self.address), Recipient.RUNTIME_MANAGER)
+        return self._transmit({self.runtime_manager: [leave]}, reliable=True)
+
+    def _remove_routes(self, names: Any, now: int) -> List[Output]:
+        """Members the runtime manager dropped: their addresses stop being members here too."""
+        for name in names:
+            if name != self.ensemble and name != self.runtime_manager:
+                self.routes.pop(name, None)
+        self._update_routes({})
+        return []
 
     def _learn_runtime_manager(self, routes: Dict[str, str]) -> None:
         """The answer names the runtime manager (its ensemble's name) and the address it
@@ -455,6 +526,8 @@ class NetworkCore(AppCore):
         out: List[Output] = []
         from_rtm = source == self.routes.get(self.runtime_manager)
         known = from_rtm or source in self._addresses
+        if self._unreachable:  # heard from: if it becomes unreachable again, that is news
+            self._unreachable.pop(source, None)
         for message in messages:
             kind = message.msg_type
             if kind in _FROM_CLIENT and not from_rtm:
@@ -474,6 +547,11 @@ class NetworkCore(AppCore):
                                      self.ensemble, kind.name, source)
                 elif kind is RuntimeMsg.JOIN:
                     out.extend(self._admit_join(message, source))
+                elif kind is RuntimeMsg.HEARTBEAT or kind is RuntimeMsg.LEAVE:
+                    if _declared_address(message.payload) == source:
+                        out.append(message)
+                    else:  # a member speaks for itself only
+                        self.counters.incr("refused.member_address")
                 elif not known:
                     self.counters.incr("refused.unknown_sender")
                 else:
@@ -527,18 +605,34 @@ class NetworkCore(AppCore):
         return [message]
 
     def transmission_failed(self, address: str, reason: str) -> List[Output]:
-        """The transport gave up on a reliable transmission: count it and say so."""
+        """The transport gave up on a reliable transmission: count it and say so. Given
+        up on the runtime manager, this ensemble lost it (the heartbeat makes sure it
+        finds out): it joins again."""
         self.counters.drop("send_failed")
-        return self._undeliverable(address, reason)
+        out = self._undeliverable(address, reason)
+        if self._join is not None and address == self._join[0]:
+            out.extend(self._lose_manager(reason))
+        return out
 
     def _undeliverable(self, address: str, reason: str) -> List[Output]:
-        """Log it, and tell the runtime manager when it is here: it fails a deployment
-        at once instead of waiting for its timeout."""
+        """Log it (once per address until it is heard from again; while joining, the
+        join's own warning says it), and tell the runtime manager when it is here: it
+        fails a deployment at once instead of waiting for its timeout."""
         names = [name for name, addr in self.routes.items() if addr == address] or [address]
-        self.log.error("%s: could not deliver to %s: %s", self.ensemble, ", ".join(names), reason)
+        joining = self._join is not None and address == self._join[0] and self.joined is not True
+        if not joining and self._first_time_unreachable(address):
+            self.log.error("%s: could not deliver to %s: %s (said once, until it is heard from again)",
+                           self.ensemble, ", ".join(names), reason)
         if not self.hosts_runtime_manager:
             return []
         return [Message(RuntimeMsg.DELIVERY_FAILED, (names, reason), Recipient.RUNTIME_MANAGER)]
+
+    def _first_time_unreachable(self, where: str) -> bool:
+        """Whether ``where`` (an address, or an ensemble without a route) is newly unreachable."""
+        if where in self._unreachable:
+            return False
+        self._remember(self._unreachable, where, None, MAX_UNREACHABLE_LOGGED)
+        return True
 
     def unsendable(self, transmission: Transmission, reason: str) -> List[Output]:
         """A transmission the codec or the transport refused outright. Tokens whose
@@ -555,6 +649,11 @@ class NetworkCore(AppCore):
         return [reports.to_runtime_manager(Message(
             RuntimeMsg.SQ_ERROR, (self.app, self.ensemble, transmission.origin, line, "", ""),
             Recipient.RUNTIME_MANAGER))]
+
+
+def _declared_address(payload: Any) -> Any:
+    """The address a member's ``(name, address)`` report says it sends from."""
+    return payload[1] if isinstance(payload, tuple) and len(payload) == 2 else None
 
 
 def _key(request: Any) -> Any:

@@ -34,6 +34,7 @@ def test_the_diamond_gives_on_devices_the_values_it_gives_in_simulation(commands
     assert code == 0, stderr
     assert "joined: e1 from 127.0.0.1:" in stdout and "ran main on" in stdout
     assert len(records) == 50
+    assert "\n  lost             none\n" in stdout  # nothing of this app, nor of the ensembles, was lost
     simulated = []
     simulate(load_program(example_path("diamond.py")), numbered_ensembles(2), RunOptions(seed=3, duration=500_000),
              sink=simulated.append)
@@ -148,6 +149,9 @@ def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(com
     assert answers["solo/network"]["device"]["uss"] > 0 and answers["solo/network"]["joined"] is True
     code, text, _ = commands("status", "--rtm", address).finish()
     assert code == 0 and "solo" in text and "app main-1: finished" in text
+    # a finished app's SQs show what they did (their processes have removed them by now)
+    [pair] = [line.split() for line in text.splitlines() if line.strip().startswith("pair ")]
+    assert pair == ["pair", "solo", "30", "0"]
     for command in (member, rtm):
         assert command.stop()[0] == 0
 

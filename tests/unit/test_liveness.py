@@ -1,0 +1,204 @@
+"""Members and their runtime manager find out when the other is gone: heartbeats, leaving,
+silence, a manager that restarted, and joining again. Cores driven with fake clocks."""
+import logging
+
+from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg, Transmission
+from appliance.runtime.app import FAILED, FINISHED, RUNNING
+from appliance.runtime.manager import SILENT_LOOKS
+from appliance.runtime.network import HEARTBEAT_INTERVAL, JOIN_RETRY, NetworkCore
+from appliance.system import EnsembleDescription
+from tests.unit.test_cores import SOURCE, Manager, _join_result, _running_on_e1
+
+RTM = "sim:runtime-manager"
+
+
+def _client(outputs, kind):
+    return [o.payload for o in outputs if isinstance(o, Message) and o.msg_type is kind]
+
+
+def _look(m, times=1):
+    """Let the manager look for silent members ``times`` times; what it said."""
+    out = []
+    for _ in range(times):
+        m.local += HEARTBEAT_INTERVAL
+        out.extend(m.core.on_local_timer(m.local))
+        m.core.next_local_deadline(m.local)  # as a shell does after every call
+    return out
+
+
+def _manager():
+    m = Manager()
+    m.local = 0
+    m.core.next_local_deadline(m.local)  # the shell fixes the first look against its clock
+    return m
+
+
+def test_a_member_that_keeps_beating_stays_and_a_silent_one_is_dropped_and_its_name_freed():
+    m = _manager()
+    m.join("e1")
+    m.join("e2")
+    for _ in range(3):
+        assert _look(m) == []
+        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"))
+        m.send(RuntimeMsg.HEARTBEAT, ("e2", "sim:e2"))
+    said = []  # e2 falls silent; e1 beats on
+    for _ in range(SILENT_LOOKS):
+        assert "e2" in m.core.members
+        said.append(_client(_look(m), ClientMsg.MEMBER_LEFT))
+        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"))
+    assert said == [[]] * (SILENT_LOOKS - 1) + [[("e2", "no heartbeat for 15 s")]]
+    assert "e1" in m.core.members and "e2" not in m.core.members
+    assert m.core.counters.get("members_left") == 1
+    _, (accepted, _, _) = _join_result(m.join("e2", address="sim:elsewhere"))
+    assert accepted  # the name is free again
+
+
+def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_without_waiting_for_it(build):
+    m, app = _running_on_e1(build(SOURCE))
+    assert app.phase == RUNNING
+    out = m.core.handle(Message(RuntimeMsg.LEAVE, ("e1", "sim:e1"), Recipient.RUNTIME_MANAGER), 0)
+    assert _client(out, ClientMsg.MEMBER_LEFT) == [("e1", "it stopped")]
+    assert _client(out, NetMsg.REMOVE_ROUTES) == [["e1"]]
+    assert "e1" not in m.core.members
+    # the app failed; it waits for no teardown report from the ensemble that left
+    assert app.phase == FAILED and app.error == "ensemble e1 left: it stopped"
+    [report] = [r for r in _client(out, ClientMsg.APP) if r["phase"] == FAILED]
+    assert report["error"] == "ensemble e1 left: it stopped"
+
+
+def test_a_leave_or_heartbeat_for_another_address_changes_nothing():
+    m = _manager()
+    m.join("e1")
+    assert m.send(RuntimeMsg.LEAVE, ("e1", "sim:impostor")) == []
+    assert "e1" in m.core.members and m.core.counters.get("refused.leave") == 1
+    # a heartbeat from a name it does not know there is told to join again, at its own address
+    [reply] = m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:impostor"))
+    address, [rejoin] = reply.payload
+    assert reply.msg_type is NetMsg.FORWARD_TO_ADDRESS and address == "sim:impostor"
+    assert rejoin.msg_type is NetMsg.REJOIN and "has no member e1 at sim:impostor" in rejoin.payload
+
+
+def test_a_member_that_joins_again_during_an_app_fails_it(build):
+    m, app = _running_on_e1(build(SOURCE))
+    m.join("e1")
+    assert app.phase == FAILED and "joined again" in app.error
+
+
+def test_the_runtime_managers_network_core_admits_heartbeats_only_from_the_address_they_name():
+    core = NetworkCore("runtime-manager", RTM, hosts_runtime_manager=True)
+    beat = Message(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"), Recipient.RUNTIME_MANAGER)
+    assert core.deliver([beat], "sim:elsewhere", 0) == []
+    assert core.counters.get("refused.member_address") == 1
+    assert core.deliver([beat], "sim:e1", 0) == [beat]  # not yet known: it may be one the manager forgot
+
+
+class Member:
+    """An ensemble's network core, joined to the runtime manager at ``RTM``, on a fake local clock."""
+
+    def __init__(self):
+        self.core = NetworkCore("e1", "sim:e1")
+        self.local = 0
+        self.out = self.core.handle(Message(NetMsg.JOIN_NETWORK, (RTM, EnsembleDescription("e1", "sim:e1").to_wire()),
+                                            Recipient.NETWORK), 0)
+        self.core.next_local_deadline(self.local)
+
+    def answer_join(self, accepted=True, reason=""):
+        routes = {"runtime-manager": RTM, "e1": "sim:e1"} if accepted else {}
+        result = Message(NetMsg.JOIN_RESULT, (accepted, reason, routes, ""), Recipient.NETWORK)
+        out = self.core.deliver([result], RTM, 0)
+        self.core.next_local_deadline(self.local)
+        return out
+
+    def wait(self, delay):
+        self.local += delay
+        out = self.core.on_local_timer(self.local)
+        self.core.next_local_deadline(self.local)
+        return out
+
+
+def _sent(outputs, kind):
+    return [(o.address, m.payload) for o in outputs if isinstance(o, Transmission) for m in o.messages
+            if m.msg_type is kind]
+
+
+def test_a_joined_ensemble_beats_every_interval_and_says_goodbye_when_it_stops():
+    e = Member()
+    e.answer_join()
+    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, ("e1", "sim:e1"))]
+    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, ("e1", "sim:e1"))]
+    assert _sent(e.core.handle(Message(NetMsg.END, None, Recipient.NETWORK), 0), RuntimeMsg.LEAVE) == [
+        (RTM, ("e1", "sim:e1"))]
+
+
+def _with_app(e):
+    e.core.handle(Message(NetMsg.INSTANTIATE_SQS, ("app-1", [], {}), Recipient.NETWORK), 0)
+    assert e.core.app == "app-1"
+
+
+def test_a_manager_given_up_on_removes_the_app_here_and_the_ensemble_joins_again(caplog):
+    e = Member()
+    e.answer_join()
+    _with_app(e)
+    caplog.set_level(logging.WARNING)
+    out = e.core.transmission_failed(RTM, "the peer restarted before acknowledging it")
+    assert [(m.msg_type, m.payload) for m in out if isinstance(m, Message)] == [
+        (SyncMsg.REMOVE_SQS, "app-1"), (ExecuteMsg.REMOVE_SQS, "app-1")]
+    assert e.core.app is None and e.core.joined is None
+    assert _sent(out, RuntimeMsg.JOIN)  # at once
+    assert "lost the runtime manager at %s (the peer restarted" % RTM in caplog.text
+    # asked again, with backoff, while nobody answers; no heartbeat while not joined
+    later = e.wait(JOIN_RETRY)
+    assert _sent(later, RuntimeMsg.JOIN) and not _sent(later, RuntimeMsg.HEARTBEAT)
+    # each failed join attempt is not one more error line
+    caplog.clear()
+    for _ in range(3):
+        e.core.transmission_failed(RTM, "retry limit")
+    assert "could not deliver" not in caplog.text
+    e.answer_join()
+    assert e.core.joined is True
+    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT)
+
+
+def test_rejoin_is_taken_only_from_the_runtime_manager():
+    e = Member()
+    e.answer_join()
+    rejoin = Message(NetMsg.REJOIN, "no member e1", Recipient.NETWORK)
+    assert e.core.deliver([rejoin], "sim:stranger", 0) == []
+    assert e.core.joined is True
+    out = e.core.deliver([rejoin], RTM, 0)
+    assert e.core.joined is None and _sent(out, RuntimeMsg.JOIN)
+
+
+def test_a_refused_ensemble_asks_again_and_says_the_same_refusal_once(caplog):
+    caplog.set_level(logging.ERROR)
+    e = Member()
+    for _ in range(3):
+        e.answer_join(False, "ensemble name 'e1' is taken by sim:other")
+        assert _sent(e.wait(JOIN_RETRY * 64), RuntimeMsg.JOIN)
+    assert caplog.text.count("refused to let it join") == 1
+    e.answer_join()
+    assert e.core.joined is True
+
+
+def test_an_unreachable_ensemble_is_said_once_until_heard_from_again(caplog):
+    caplog.set_level(logging.ERROR)
+    e = Member()
+    e.answer_join()
+    e.core.handle(Message(NetMsg.ADD_ROUTES, {"e2": "sim:e2"}, Recipient.NETWORK), 0)
+    for _ in range(5):
+        e.core.transmission_failed("sim:e2", "retry limit")
+    assert caplog.text.count("could not deliver to e2") == 1
+    assert e.core.counters.get("dropped.send_failed") == 5
+    e.core.deliver([Message(SyncMsg.INPUT_TOKEN, None, Recipient.INPUT_TOKENS)], "sim:e2", 0)
+    e.core.transmission_failed("sim:e2", "retry limit")
+    assert caplog.text.count("could not deliver to e2") == 2
+
+
+def test_a_finished_app_is_not_failed_by_a_member_leaving(build):
+    m, app = _running_on_e1(build(SOURCE))
+    m.core.handle(Message(RuntimeMsg.TEARDOWN, app.id, Recipient.RUNTIME_MANAGER), 0)
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_REMOVED, (app.id, "e1", process, {"counters": {}}))
+    assert app.phase == FINISHED
+    m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1"))
+    assert app.phase == FINISHED and "e1" not in m.core.members
