@@ -77,7 +77,7 @@ class NetMsg(_LayeredType):
     JOIN_NETWORK = 111  # (rtm address, EnsembleDescription wire dict): ask to join
     JOIN_RESULT = 112  # (accepted, reason, {ensemble: address}) from the RTM
     CLOCK_REPLY = 113  # (t1, t2): the probe's send time echoed, the RTM's clock when it answered
-    REJOIN = 114  # reason: the RTM does not count this ensemble a member (it forgot it): join again
+    REJOIN = 114  # (name, join nonce, reason): the RTM has no such member (it forgot it): join again
     REMOVE_ROUTES = 115  # [ensemble names]: members gone (local only, from the RTM core)
     FORWARD = 120  # (ensemble name, [Message]): deliver to that ensemble's processes
     REPORT = 121  # [Message] for the runtime manager, wherever it is
@@ -102,8 +102,8 @@ class RuntimeMsg(_LayeredType):
     DELIVERY_FAILED = 116  # ([ensemble names], reason): the transport gave up (local, never from the network)
     MEMBER_CLOCK = 117  # (ensemble, offset, delay): its clock's offset to the RTM's, and the probe's round trip
     MEMBER_STATUS = 118  # (request id, ensemble, process, status): a member's answer to a relayed STATUS
-    HEARTBEAT = 119  # (ensemble, address): a member is alive (every 5 s on its local clock)
-    LEAVE = 120  # (ensemble, address): a member is stopping
+    HEARTBEAT = 119  # (ensemble, address, join nonce): a member is alive (every 5 s, local clock)
+    LEAVE = 120  # (ensemble, address, join nonce): a member is stopping
     STATUS = 130  # request id
     CLUSTER_STATUS = 131  # request id: STATUS, and every member's processes' too (as "member/process")
     SUBSCRIBED = 132  # None: a client subscribed; tell the clients the members and the app as they are

@@ -83,8 +83,10 @@ class RuntimeManagerCore(Core):
         #: Each member's clock offset to this one's (its clock minus this one's) and the
         #: round trip it was measured over, as the member reported it after joining.
         self.clocks: Dict[str, Tuple[int, int]] = {}
-        #: Per member (this ensemble's own not among them): looks since its last heartbeat.
+        #: Per member (this ensemble's own not among them): looks since its last heartbeat,
+        #: and the nonce of the join it was accepted with (its heartbeats and LEAVE carry it).
         self._silent: Dict[str, int] = {}
+        self._nonces: Dict[str, str] = {}
         self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
         #: Status requests relayed to the members: relay id -> the client's request id.
         self._relays: OrderedDict[Any, Any] = OrderedDict()
@@ -140,9 +142,12 @@ class RuntimeManagerCore(Core):
         out: List[Output] = []
         if name != self.ensemble:
             self._silent[name] = 0
-            if known is not None:  # it restarted, or lost this runtime manager: its part of an app is gone
+            if known is not None and nonce != self._nonces.get(name):
+                # A new join, not this one asked again: it restarted, or lost this runtime
+                # manager, and its part of an app is gone.
                 out.extend(self._ensembles_lost([name], "ensemble %s joined again (it restarted, or lost the "
                                                 "runtime manager)" % name, running_app_fails=True))
+            self._nonces[name] = nonce
         # The joiner learns the runtime manager's route only: the routes to other members
         # travel with the deployment that needs them (a member tells nobody about the
         # others, so a join costs the same with 3 members or 3,000).
@@ -159,22 +164,25 @@ class RuntimeManagerCore(Core):
     def _heartbeat(self, payload: Any, now: int) -> List[Output]:
         """A member is alive. One this runtime manager does not know (it dropped it as
         silent, or the sender's name is another's) is told to join again."""
-        name, address = payload
+        name, address, nonce = payload
         member = self.members.get(name)
         if member is not None and member.address == address and name in self._silent:
-            self._silent[name] = 0
+            if nonce == self._nonces[name]:
+                self._silent[name] = 0
+            else:  # from before its current join (delayed, or from its previous start)
+                self.counters.incr("stale_heartbeats")
             return []
         self.counters.incr("heartbeats_from_non_members")
         if not isinstance(address, str):
             return []
-        rejoin = Message(NetMsg.REJOIN, "the runtime manager at %s has no member %s at %s" % (
-            self.address, name, address), Recipient.NETWORK)
+        rejoin = Message(NetMsg.REJOIN, (name, nonce, "the runtime manager at %s has no member %s at %s" % (
+            self.address, name, address)), Recipient.NETWORK)
         return [Message(NetMsg.FORWARD_TO_ADDRESS, (address, [rejoin]), Recipient.NETWORK)]
 
     def _leave(self, payload: Any, now: int) -> List[Output]:
-        name, address = payload
+        name, address, nonce = payload
         member = self.members.get(name)
-        if member is None or member.address != address or name not in self._silent:
+        if member is None or member.address != address or name not in self._nonces or nonce != self._nonces[name]:
             self.counters.incr("refused.leave")
             return []
         return self._member_lost(name, "it stopped")
@@ -195,6 +203,7 @@ class RuntimeManagerCore(Core):
         self.members.pop(name, None)
         self.clocks.pop(name, None)
         self._silent.pop(name, None)
+        self._nonces.pop(name, None)
         self.counters.incr("members_left")
         self.log.warning("ensemble %s left: %s", name, why)
         return [Message(ClientMsg.MEMBER_LEFT, (name, why), Recipient.CLIENT),
@@ -430,6 +439,8 @@ class RuntimeManagerCore(Core):
         if app is None or app.done:
             return []
         lost = set(names) & set(app.ensembles)
+        if app.phase == STOPPING:  # one whose teardown reports are all in has nothing left to lose
+            lost &= {ensemble for ensemble, _ in app.waiting}
         if not lost:
             return []
         if app.phase == STOPPING:

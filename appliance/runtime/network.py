@@ -153,8 +153,13 @@ class NetworkCore(AppCore):
         #: Whether control from the runtime manager must come signed (a manager key is
         #: configured: then a signature, not the transport, admits it, code included).
         self.requires_signature = False
-        #: Where a new join's nonce comes from (the verifier of signed control, when there is one).
-        self.next_nonce: Callable[[], str] = lambda: ""
+        #: This start of the ensemble (``NetworkManager`` sets its transport session): joins are
+        #: numbered within it, so the runtime manager tells a join asked again from a new one.
+        self.boot = ""
+        self._joins = 0
+        #: Where a new join's nonce comes from (the verifier of signed control, when there is one:
+        #: then it is also unguessable). Heartbeats, LEAVE and REJOIN carry it: each names its join.
+        self.next_nonce: Callable[[], str] = self._numbered_nonce
         self.join_nonce = ""
         #: Whether a source is a client of the local control channel (this host's commands);
         #: ``NetworkManager`` says. Alone, the core has no such clients.
@@ -315,6 +320,10 @@ class NetworkCore(AppCore):
         self._join_refusal = ""
         return self._send_join()
 
+    def _numbered_nonce(self) -> str:
+        self._joins += 1
+        return "%s-%d" % (self.boot, self._joins)
+
     def _send_join(self) -> List[Output]:
         """Ask to join, and wait (on the local clock) for the answer before asking again."""
         assert self._join is not None
@@ -340,7 +349,10 @@ class NetworkCore(AppCore):
         return self._send_join()
 
     def _join_result(self, payload: Any, now: int) -> List[Output]:
-        accepted, reason, routes, _nonce = payload  # the nonce was checked with the signature
+        accepted, reason, routes, nonce = payload
+        if nonce != self.join_nonce:  # the answer to an earlier join (signed, it was refused already)
+            self.counters.incr("refused.stale_join_result")
+            return []
         joined_before = self.joined is True
         self.joined = bool(accepted)
         self.join_error = "" if accepted else str(reason)
@@ -367,10 +379,15 @@ class NetworkCore(AppCore):
         if chain != self._heartbeats or self.joined is not True:
             return []
         self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._beat, chain)
-        beat = Message(RuntimeMsg.HEARTBEAT, (self.ensemble, self.address), Recipient.RUNTIME_MANAGER)
+        beat = Message(RuntimeMsg.HEARTBEAT, (self.ensemble, self.address, self.join_nonce),
+                       Recipient.RUNTIME_MANAGER)
         return self._transmit({self.runtime_manager: [beat]}, reliable=True)
 
-    def _rejoin(self, reason: Any, now: int) -> List[Output]:
+    def _rejoin(self, payload: Any, now: int) -> List[Output]:
+        name, nonce, reason = payload
+        if name != self.ensemble or nonce != self.join_nonce:  # for another ensemble, or an earlier join
+            self.counters.incr("refused.stale_rejoin")
+            return []
         return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
 
     def _lose_manager(self, why: str) -> List[Output]:
@@ -394,7 +411,7 @@ class NetworkCore(AppCore):
         """This ensemble is stopping: its runtime manager hears so now, not after a silence."""
         if self.hosts_runtime_manager or self.joined is not True:
             return []
-        leave = Message(RuntimeMsg.LEAVE, (self.ensemble, self.address), Recipient.RUNTIME_MANAGER)
+        leave = Message(RuntimeMsg.LEAVE, (self.ensemble, self.address, self.join_nonce), Recipient.RUNTIME_MANAGER)
         return self._transmit({self.runtime_manager: [leave]}, reliable=True)
 
     def _remove_routes(self, names: Any, now: int) -> List[Output]:
@@ -652,8 +669,8 @@ class NetworkCore(AppCore):
 
 
 def _declared_address(payload: Any) -> Any:
-    """The address a member's ``(name, address)`` report says it sends from."""
-    return payload[1] if isinstance(payload, tuple) and len(payload) == 2 else None
+    """The address a member's ``(name, address, nonce)`` report says it sends from."""
+    return payload[1] if isinstance(payload, tuple) and len(payload) == 3 else None
 
 
 def _key(request: Any) -> Any:

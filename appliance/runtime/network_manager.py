@@ -71,6 +71,7 @@ class NetworkManager:
         self.signer = signer
         #: With the manager's public key: opens signed control, and nothing else is admitted.
         self.verifier = verifier
+        core.boot = "%x" % endpoint.session
         if verifier is not None:
             core.requires_signature = True
             core.next_nonce = verifier.next_nonce

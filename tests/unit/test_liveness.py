@@ -7,7 +7,7 @@ from appliance.runtime.app import FAILED, FINISHED, RUNNING
 from appliance.runtime.manager import SILENT_LOOKS
 from appliance.runtime.network import HEARTBEAT_INTERVAL, JOIN_RETRY, NetworkCore
 from appliance.system import EnsembleDescription
-from tests.unit.test_cores import SOURCE, Manager, _join_result, _running_on_e1
+from tests.unit.test_cores import SOURCE, Manager, _deploy, _join_result, _running_on_e1
 
 RTM = "sim:runtime-manager"
 
@@ -39,13 +39,13 @@ def test_a_member_that_keeps_beating_stays_and_a_silent_one_is_dropped_and_its_n
     m.join("e2")
     for _ in range(3):
         assert _look(m) == []
-        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"))
-        m.send(RuntimeMsg.HEARTBEAT, ("e2", "sim:e2"))
+        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", ""))
+        m.send(RuntimeMsg.HEARTBEAT, ("e2", "sim:e2", ""))
     said = []  # e2 falls silent; e1 beats on
     for _ in range(SILENT_LOOKS):
         assert "e2" in m.core.members
         said.append(_client(_look(m), ClientMsg.MEMBER_LEFT))
-        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"))
+        m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", ""))
     assert said == [[]] * (SILENT_LOOKS - 1) + [[("e2", "no heartbeat for 15 s")]]
     assert "e1" in m.core.members and "e2" not in m.core.members
     assert m.core.counters.get("members_left") == 1
@@ -56,7 +56,7 @@ def test_a_member_that_keeps_beating_stays_and_a_silent_one_is_dropped_and_its_n
 def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_without_waiting_for_it(build):
     m, app = _running_on_e1(build(SOURCE))
     assert app.phase == RUNNING
-    out = m.core.handle(Message(RuntimeMsg.LEAVE, ("e1", "sim:e1"), Recipient.RUNTIME_MANAGER), 0)
+    out = m.core.handle(Message(RuntimeMsg.LEAVE, ("e1", "sim:e1", ""), Recipient.RUNTIME_MANAGER), 0)
     assert _client(out, ClientMsg.MEMBER_LEFT) == [("e1", "it stopped")]
     assert _client(out, NetMsg.REMOVE_ROUTES) == [["e1"]]
     assert "e1" not in m.core.members
@@ -69,24 +69,73 @@ def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_with
 def test_a_leave_or_heartbeat_for_another_address_changes_nothing():
     m = _manager()
     m.join("e1")
-    assert m.send(RuntimeMsg.LEAVE, ("e1", "sim:impostor")) == []
-    assert "e1" in m.core.members and m.core.counters.get("refused.leave") == 1
+    assert m.send(RuntimeMsg.LEAVE, ("e1", "sim:impostor", "")) == []
+    assert m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1", "an earlier join")) == []
+    assert m.send(RuntimeMsg.LEAVE, ("runtime-manager", "sim:runtime-manager", None)) == []
+    assert "e1" in m.core.members and m.core.counters.get("refused.leave") == 3
+    assert "runtime-manager" in m.core.members
     # a heartbeat from a name it does not know there is told to join again, at its own address
-    [reply] = m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:impostor"))
+    [reply] = m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:impostor", "n-1"))
     address, [rejoin] = reply.payload
     assert reply.msg_type is NetMsg.FORWARD_TO_ADDRESS and address == "sim:impostor"
-    assert rejoin.msg_type is NetMsg.REJOIN and "has no member e1 at sim:impostor" in rejoin.payload
+    name, nonce, reason = rejoin.payload  # naming the ensemble and the join it answers
+    assert rejoin.msg_type is NetMsg.REJOIN and (name, nonce) == ("e1", "n-1")
+    assert "has no member e1 at sim:impostor" in reason
+    # a heartbeat from before the member's current join changes nothing, and is not answered
+    assert m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", "an earlier join")) == []
+    assert m.core.counters.get("stale_heartbeats") == 1
 
 
-def test_a_member_that_joins_again_during_an_app_fails_it(build):
+def _join_with(m, name, nonce):
+    return m.send(RuntimeMsg.JOIN, dict(EnsembleDescription(name, "sim:" + name).to_wire(), nonce=nonce))
+
+
+def test_a_member_that_joins_anew_during_an_app_fails_it_but_its_join_asked_again_does_not(build):
     m, app = _running_on_e1(build(SOURCE))
-    m.join("e1")
+    m.join("e1")  # the same join (same nonce), asked again: its answer was slow, or lost
+    assert app.phase == RUNNING and not app.error
+    _join_with(m, "e1", "b-1")  # a new join: it restarted, or lost this manager
     assert app.phase == FAILED and "joined again" in app.error
+
+
+def test_a_member_that_finished_its_teardown_may_leave_without_failing_the_app(build):
+    m = Manager()
+    m.join("e1")
+    m.join("e2")
+    _deploy(m, build(PAIR), strategy="trivial", duration=10**6)
+    app = m.core.app
+    for ensemble in ("e1", "e2"):
+        for process in (1, 2, 3):
+            m.send(RuntimeMsg.SQS_READY, (app.id, ensemble, process, []))
+    m.core.handle(Message(RuntimeMsg.TEARDOWN, app.id, Recipient.RUNTIME_MANAGER), 0)
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_REMOVED, (app.id, "e1", process, {"counters": {}}))
+    m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1", ""))  # done, and stopping
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_REMOVED, (app.id, "e2", process, {"counters": {}}))
+    assert app.phase == FINISHED and not app.error
+
+
+PAIR = '''
+from appliance import sq, stream, graph
+
+@stream(period_ms=10, ensemble="e1")
+def src(tick):
+    return tick
+
+@sq(ensemble="e2")
+def inc(x):
+    return x + 1
+
+@graph
+def main():
+    return inc(src())
+'''
 
 
 def test_the_runtime_managers_network_core_admits_heartbeats_only_from_the_address_they_name():
     core = NetworkCore("runtime-manager", RTM, hosts_runtime_manager=True)
-    beat = Message(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1"), Recipient.RUNTIME_MANAGER)
+    beat = Message(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", "n-1"), Recipient.RUNTIME_MANAGER)
     assert core.deliver([beat], "sim:elsewhere", 0) == []
     assert core.counters.get("refused.member_address") == 1
     assert core.deliver([beat], "sim:e1", 0) == [beat]  # not yet known: it may be one the manager forgot
@@ -104,7 +153,7 @@ class Member:
 
     def answer_join(self, accepted=True, reason=""):
         routes = {"runtime-manager": RTM, "e1": "sim:e1"} if accepted else {}
-        result = Message(NetMsg.JOIN_RESULT, (accepted, reason, routes, ""), Recipient.NETWORK)
+        result = Message(NetMsg.JOIN_RESULT, (accepted, reason, routes, self.core.join_nonce), Recipient.NETWORK)
         out = self.core.deliver([result], RTM, 0)
         self.core.next_local_deadline(self.local)
         return out
@@ -124,10 +173,10 @@ def _sent(outputs, kind):
 def test_a_joined_ensemble_beats_every_interval_and_says_goodbye_when_it_stops():
     e = Member()
     e.answer_join()
-    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, ("e1", "sim:e1"))]
-    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, ("e1", "sim:e1"))]
-    assert _sent(e.core.handle(Message(NetMsg.END, None, Recipient.NETWORK), 0), RuntimeMsg.LEAVE) == [
-        (RTM, ("e1", "sim:e1"))]
+    mine = ("e1", "sim:e1", e.core.join_nonce)
+    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, mine)]
+    assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT) == [(RTM, mine)]
+    assert _sent(e.core.handle(Message(NetMsg.END, None, Recipient.NETWORK), 0), RuntimeMsg.LEAVE) == [(RTM, mine)]
 
 
 def _with_app(e):
@@ -159,14 +208,32 @@ def test_a_manager_given_up_on_removes_the_app_here_and_the_ensemble_joins_again
     assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT)
 
 
-def test_rejoin_is_taken_only_from_the_runtime_manager():
+def _rejoin(name, nonce):
+    return Message(NetMsg.REJOIN, (name, nonce, "no member %s" % name), Recipient.NETWORK)
+
+
+def test_rejoin_is_taken_only_from_the_runtime_manager_for_this_ensemble_and_its_current_join():
     e = Member()
     e.answer_join()
-    rejoin = Message(NetMsg.REJOIN, "no member e1", Recipient.NETWORK)
-    assert e.core.deliver([rejoin], "sim:stranger", 0) == []
-    assert e.core.joined is True
-    out = e.core.deliver([rejoin], RTM, 0)
+    first = e.core.join_nonce
+    assert e.core.deliver([_rejoin("e1", first)], "sim:stranger", 0) == []
+    assert e.core.deliver([_rejoin("nobody", first)], RTM, 0) == []  # another's, sent to this address
+    assert e.core.deliver([_rejoin("e1", "an earlier join")], RTM, 0) == []
+    assert e.core.joined is True and e.core.counters.get("refused.stale_rejoin") == 2
+    out = e.core.deliver([_rejoin("e1", first)], RTM, 0)
     assert e.core.joined is None and _sent(out, RuntimeMsg.JOIN)
+    e.answer_join()
+    _with_app(e)
+    # one more answer to a heartbeat of the first join, late: the new join and its app stay
+    assert e.core.deliver([_rejoin("e1", first)], RTM, 0) == []
+    assert e.core.joined is True and e.core.app == "app-1"
+
+
+def test_an_answer_to_an_earlier_join_is_not_taken_for_this_ones():
+    e = Member()
+    stale = Message(NetMsg.JOIN_RESULT, (False, "name taken", {}, "an earlier join"), Recipient.NETWORK)
+    assert e.core.deliver([stale], RTM, 0) == []
+    assert e.core.joined is None and e.core.counters.get("refused.stale_join_result") == 1
 
 
 def test_a_refused_ensemble_asks_again_and_says_the_same_refusal_once(caplog):
@@ -200,5 +267,5 @@ def test_a_finished_app_is_not_failed_by_a_member_leaving(build):
     for process in (1, 2, 3):
         m.send(RuntimeMsg.SQS_REMOVED, (app.id, "e1", process, {"counters": {}}))
     assert app.phase == FINISHED
-    m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1"))
+    m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1", ""))
     assert app.phase == FINISHED and "e1" not in m.core.members
