@@ -84,7 +84,7 @@ class Running:
     def __init__(self, settings: DeviceSettings, sock: socket.socket) -> None:
         self.tree = EnsembleTree(settings, sock)
         self.signals = Signals()
-        #: The processes the shutdown had to terminate or kill: the command then exits 1.
+        #: The processes the shutdown had to kill: the command then exits 1.
         self.forced: List[str] = []
 
     def __enter__(self) -> Running:

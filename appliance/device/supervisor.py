@@ -9,7 +9,9 @@ when this ensemble hosts it. A child that dies is reported with its name and
 exit status, and the whole ensemble stops and exits non-zero, so that systemd
 restarts it whole. SIGTERM and SIGINT stop it in order: an ``END`` to every
 process, which finishes what it holds and exits; a child that does not exit
-in time is terminated, then killed; then the segments are unlinked.
+in time is killed; then the segments are unlinked. The children ignore both
+signals (a service manager or a terminal signals the whole process group, and
+a child dead of it would be a crash), so the supervisor alone decides how they stop.
 """
 from __future__ import annotations
 
@@ -21,6 +23,7 @@ import os
 import selectors
 import signal
 import socket
+import sys
 import time
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, List, Optional, Tuple
@@ -28,6 +31,7 @@ from typing import Any, Callable, Dict, List, Optional, Tuple
 from appliance.components.drivers import Drivers
 from appliance.components.model import Component
 from appliance.device.clock import root_now
+from appliance.device.lifecycle import stop_signals_held
 from appliance.device.network_process import run_network
 from appliance.device.process import run_core
 from appliance.device.wiring import PROCESS_NAMES
@@ -44,10 +48,9 @@ log = logging.getLogger("appliance.device")
 SHUTDOWN_SECONDS = 5.0
 #: Within it: putting the ENDs (a queue full for this long belongs to a process that is stuck),
 ASK_SECONDS = 1.0
-#: then finishing what they hold, from the start of the shutdown, before they are terminated,
+#: then finishing what they hold, from the start of the shutdown, before they are killed (SIGKILL:
+#: they ignore SIGTERM), which leaves the rest of SHUTDOWN_SECONDS for the kernel to end them.
 FINISH_SECONDS = 4.0
-#: and how long after that SIGTERM has before SIGKILL.
-TERMINATE_SECONDS = 4.5
 _END = {Recipient.INPUT_TOKENS: SyncMsg.END, Recipient.EXECUTE: ExecuteMsg.END, Recipient.NETWORK: NetMsg.END,
         Recipient.RUNTIME_MANAGER: RuntimeMsg.END}
 
@@ -87,24 +90,28 @@ class EnsembleTree:
         self.children: Dict[Recipient, Any] = {}
 
     def start(self) -> None:
+        """Remove what a killed earlier run of this ensemble left, create the queues, start the
+        processes (with SIGINT and SIGTERM held, so that none dies of one before it ignores it)."""
         settings = self.settings
         removed = remove_orphans(settings.name)
-        if removed:
-            log.warning("%s: removed %d shared-memory segment(s) a killed earlier run left", settings.name,
-                        len(removed))
+        if removed:  # said on stderr, not logged: a command logs only errors unless --debug
+            print("appliance: ensemble %s: removed %d shared-memory segment(s) a killed earlier run left"
+                  % (settings.name, len(removed)), file=sys.stderr, flush=True)
         recipients = [Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK]
         if settings.hosts_runtime_manager:
             recipients.append(Recipient.RUNTIME_MANAGER)
         try:
             for recipient in recipients:
                 self.queues[recipient] = ShmQueue.create(settings.name, PROCESS_NAMES[recipient])
-            context = multiprocessing.get_context("spawn")
-            for recipient in recipients:
-                target, args = self._main_of(recipient)
-                child = context.Process(target=target, args=args, name="%s/%s" % (settings.name,
-                                                                                 PROCESS_NAMES[recipient]))
-                child.start()
-                self.children[recipient] = child
+            context = multiprocessing.get_context("spawn")  # fork+exec: the child inherits the mask
+            with stop_signals_held():
+                for recipient in recipients:
+                    target, args = self._main_of(recipient)
+                    child = context.Process(target=target, args=args, name="%s/%s" % (settings.name,
+                                                                                     PROCESS_NAMES[recipient]))
+                    child.start()
+                    self.children[recipient] = child
+                    log.debug("%s: started %s (pid %d)", settings.name, child.name, child.pid)
         except BaseException:
             self.stop()
             raise
@@ -143,9 +150,13 @@ class EnsembleTree:
             self.queues[message.recipient].put(encode_messages([message]), control=True)
 
     def stop(self) -> List[str]:
-        """END to every process, wait, terminate and kill what is left, unlink the queues:
-        all within SHUTDOWN_SECONDS. Returns the names of the processes that had to be
-        terminated or killed (none when every one finished what it held)."""
+        """END to every process, wait, kill what is left, unlink the queues: all within
+        SHUTDOWN_SECONDS. Returns the names of the processes that had to be killed (none
+        when every one finished what it held).
+
+        A child that has not exited after FINISH_SECONDS gets SIGKILL at once: it ignores
+        SIGTERM (``lifecycle.child_started``), and a stopped one (SIGSTOP, a debugger)
+        could not act on it anyway."""
         started = time.monotonic()
         ends = started + ASK_SECONDS  # a queue that cannot take an END in time: its process is stuck
         for recipient, child in self.children.items():
@@ -158,13 +169,9 @@ class EnsembleTree:
         _join_all(self.children.values(), started + FINISH_SECONDS)
         forced = [child for child in self.children.values() if child.is_alive()]
         for child in forced:
-            log.error("%s: %s did not stop within %.0f s; terminating it", self.settings.name, child.name,
+            log.error("%s: %s did not stop within %.0f s; killing it", self.settings.name, child.name,
                       FINISH_SECONDS)
-            child.terminate()
-        _join_all(forced, started + TERMINATE_SECONDS)
-        for child in forced:
-            if child.is_alive():  # ignores SIGTERM, or is stopped (SIGSTOP): SIGKILL ends it either way
-                child.kill()
+            child.kill()
         _join_all(forced, started + SHUTDOWN_SECONDS)
         for queue in self.queues.values():
             queue.close()

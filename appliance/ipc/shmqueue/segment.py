@@ -10,7 +10,8 @@ those whose creator no longer runs, and only those. A pid alone does not say
 so: the kernel hands pids out again (the next start of a service in a
 container often gets its predecessor's), so a segment also holds its
 creator's start time, and a live process of that pid that started at another
-time is not its creator.
+time is not its creator. Nor is a zombie of that pid (it died; its parent has
+not reaped it yet), although ``kill(pid, 0)`` still finds it.
 
 Only the creator goes through :class:`multiprocessing.shared_memory.SharedMemory`:
 it registers the segment with the creator's resource tracker, a safety net
@@ -74,19 +75,37 @@ def pid_alive(pid: int) -> bool:
     return True
 
 
-def start_time(pid: int) -> Optional[int]:
-    """When process ``pid`` started, in clock ticks since boot (None: no such process, or unreadable)."""
+def _stat(pid: int) -> Optional[List[bytes]]:
+    """The fields of /proc/PID/stat from field 3 (state) on (None: no such process, or unreadable)."""
     try:
         with open("/proc/%d/stat" % pid, "rb") as stat:
             fields = stat.read().rsplit(b")", 1)[1].split()  # after the command, which may hold anything
-        return int(fields[19])  # field 22 of stat(5); the split starts at field 3
-    except (OSError, IndexError, ValueError):
+    except (OSError, IndexError):
+        return None
+    return fields if len(fields) > 19 else None
+
+
+def start_time(pid: int) -> Optional[int]:
+    """When process ``pid`` started, in clock ticks since boot (None: no such process, or unreadable)."""
+    fields = _stat(pid)
+    try:
+        return int(fields[19]) if fields is not None else None  # field 22 of stat(5)
+    except ValueError:
         return None
 
 
+def is_dead(pid: int) -> bool:
+    """Whether process ``pid`` has exited and only waits to be reaped (state Z, zombie, or X)."""
+    fields = _stat(pid)
+    return fields is not None and fields[0] in (b"Z", b"X")
+
+
 def creator_running(path: str, pid: int) -> bool:
-    """Whether the process that made the segment at ``path`` (named with ``pid``) still runs."""
-    if not 0 < pid < 1 << 31 or not pid_alive(pid):
+    """Whether the process that made the segment at ``path`` (named with ``pid``) still runs.
+
+    A zombie does not: it has exited (killed with its tree, say) and will never unlink
+    its segments, even if its parent, which has not reaped it yet, lives on."""
+    if not 0 < pid < 1 << 31 or not pid_alive(pid) or is_dead(pid):
         return False
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK)
