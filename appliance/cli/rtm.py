@@ -135,7 +135,12 @@ class Session:
         self._warned: Set[str] = set()  # apps whose deploy warnings were printed
 
     def _hear(self) -> None:
-        for message in self.client.take(ClientMsg.MEMBER):
+        for message in self.client.take(ClientMsg.MEMBER, ClientMsg.MEMBER_LEFT):  # in order: left, then back
+            if message.msg_type is ClientMsg.MEMBER_LEFT:
+                name, why = message.payload
+                if self.members.pop(name, None) is not None:
+                    print("left: %s (%s)" % (name, why), flush=True)
+                continue
             name, address, offset, delay = message.payload
             if name not in self.members and name != self.name:
                 self.members[name] = (address, offset, delay)

@@ -91,10 +91,10 @@ class ControlClient:
         self.wait(complete, seconds)
         return answers
 
-    def take(self, kind: ClientMsg) -> List[Message]:
-        """The reports of ``kind`` received so far (removed from ``reports``)."""
-        taken = [m for m in self.reports if m.msg_type is kind]
-        self.reports = [m for m in self.reports if m.msg_type is not kind]
+    def take(self, *kinds: ClientMsg) -> List[Message]:
+        """The reports of these kinds received so far, in the order they came (removed from ``reports``)."""
+        taken = [m for m in self.reports if m.msg_type in kinds]
+        self.reports = [m for m in self.reports if m.msg_type not in kinds]
         return taken
 
     def _collect(self) -> None:
