@@ -12,11 +12,11 @@ import socket
 import sys
 from typing import Any, Dict, List, Optional, Tuple
 
-from appliance.device.config import DEFAULT_LISTEN, ConfigError, checked_address, is_wildcard, merged
+from appliance.device.config import DEFAULT_LISTEN, ConfigError, is_wildcard, merged
 from appliance.device.hardware import with_compute
 from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree, Signals, wait_readable
-from appliance.keys import load_cluster_key, load_manager_private_key, load_manager_public_key
-from appliance.net.address import format_address, parse_address
+from appliance.keys import load_cluster_key
+from appliance.net.address import format_address
 from appliance.net.udp import bound_socket
 from appliance.runtime.network_manager import is_loopback
 from appliance.system.description import is_ensemble_name
@@ -34,32 +34,27 @@ def bind(listen: str) -> socket.socket:
 def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_manager: bool,
                   log_level: int) -> Tuple[DeviceSettings, socket.socket]:
     """Checked settings (flags over the file), and the bound socket."""
-    values = merged(config, flags)
+    values = merged(config, flags)  # checked: addresses canonical and fit to use, key files load
     name = values.get("name")
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
     if not is_ensemble_name(name):
         raise ConfigError("ensemble name %r is not valid (letters, digits, '_', '.', '-'; at most 64)" % (name,))
-    listen = checked_address(values.get("listen") or DEFAULT_LISTEN, "--listen")
+    listen = values.get("listen") or DEFAULT_LISTEN
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")
     if is_wildcard(listen) and not values.get("advertise"):
         raise ConfigError("--listen %s is a wildcard: give --advertise HOST:PORT, the address the others reach "
                           "this ensemble at (joins are checked against it)" % listen)
     key = load_cluster_key(values["cluster_key"]) if values.get("cluster_key") else None
-    for option in ("manager_key", "manager_public_key"):
-        if values.get(option):  # checked now, loaded again by the network process
-            (load_manager_private_key if option == "manager_key" else load_manager_public_key)(values[option])
     sock = bind(listen)
     try:
         bound = format_address(*sock.getsockname()[:2])
-        advertise = checked_address(values["advertise"], "--advertise") if values.get("advertise") else bound
-        if parse_address(advertise)[1] == 0:
-            advertise = "%s:%d" % (advertise.rsplit(":", 1)[0], parse_address(bound)[1])
+        advertise = values.get("advertise") or bound
         if key is None and not is_loopback(advertise):
             raise ConfigError("without --cluster-key anyone who can send this ensemble a datagram could make it "
                               "run code: off loopback, give --cluster-key FILE (appliance keygen writes one)")
-        rtm = advertise if hosts_runtime_manager else checked_address(values["rtm"], "--rtm")
+        rtm = advertise if hosts_runtime_manager else values["rtm"]
     except BaseException:
         sock.close()
         raise
