@@ -16,10 +16,15 @@ def _stderr_line_with(command, text):
             return line
 
 
+def _member(commands, address):
+    """Ensemble e1 of the runtime manager at ``address``, on a free port."""
+    return commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0")
+
+
 def test_ensembles_join_a_restarted_runtime_manager_again(commands):
     first = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
     address = first.address()
-    member = commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0")
+    member = _member(commands, address)
     member.address()
     first.line_starting("joined: e1 from ")
     assert first.stop()[0] == 0
@@ -35,12 +40,11 @@ def test_ensembles_join_a_restarted_runtime_manager_again(commands):
 
 def test_an_ensemble_that_stops_leaves_and_its_name_can_join_from_elsewhere(commands):
     rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
-    address = rtm.address()
-    before = commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0")
+    before = _member(commands, rtm.address())
     rtm.line_starting("joined: e1 from %s" % before.address())
     assert before.stop()[0] == 0
     assert rtm.line_starting("left: e1") == "left: e1 (it stopped)"
-    after = commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0")
+    after = _member(commands, rtm.address())
     rtm.line_starting("joined: e1 from %s" % after.address())
     for command in (after, rtm):
         assert command.stop()[0] == 0
