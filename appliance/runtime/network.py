@@ -342,7 +342,8 @@ class NetworkCore(AppCore):
         if self.joined or attempt != self._join_attempts or self._join is None:
             return []
         if attempt == 1 and self.joined is None:
-            self.log.warning("%s: no answer from the runtime manager at %s yet; asking again, every %d s at most",
+            self.log.warning("%s: no answer from the runtime manager at %s yet (is it up, at that address, with "
+                             "the same cluster key?); asking again, every %d s at most",
                              self.ensemble, self._join[0], JOIN_RETRY_MAX // 1_000_000)
         self.counters.incr("join_retries")
         self._join_wait = min(2 * self._join_wait, JOIN_RETRY_MAX)
