@@ -9,11 +9,13 @@ from appliance.cli import values
 from appliance.cli.errors import UsageError
 from appliance.cli.runflags import add_run_flags, run_options
 from appliance.cli.simulate import load_to_run
-from appliance.device.client import ClientError, ControlClient
+from appliance.device.client import ClientError, ControlClient, RequestTooLarge, check_request
 from appliance.device.config import checked_address
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.keys import load_cluster_key
 from appliance.program import graphfile
+from appliance.program.model import Graph
+from appliance.runtime.app import RunOptions
 
 EXAMPLES = """examples (from the repository root):
   appliance rtm --wait --listen 127.0.0.1:8225 &
@@ -43,6 +45,20 @@ def add_parser(sub) -> None:
     p.set_defaults(run=run)
 
 
+def deployment(graph: Graph, options: RunOptions, program: str) -> Message:
+    """The request that deploys ``graph``, checked to fit what the runtime manager takes:
+    a larger one would be dropped on its way to the manager unanswered, and the command
+    would wait for nothing. UsageError (exit 2) naming ``program`` and the limit."""
+    message = Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
+                      Recipient.RUNTIME_MANAGER)
+    try:
+        check_request(message)
+    except RequestTooLarge as exc:
+        raise UsageError("%s is too large to deploy: its deployment is %d bytes and the runtime manager takes "
+                         "%d at most" % (program, exc.size, exc.limit)) from None
+    return message
+
+
 def run(args: argparse.Namespace) -> int:
     graph = load_to_run(args.program, "deploy")
     address = checked_address(args.rtm, "--rtm")
@@ -50,11 +66,10 @@ def run(args: argparse.Namespace) -> int:
     duration = int(round(args.duration * 1e6)) if args.duration is not None else None
     token = secrets.token_hex(8)  # the reports about this request carry it; others are other apps' news
     options = run_options(args, duration, request=token)
+    request = deployment(graph, options, args.program)
     reports = []
-    with ControlClient(address, key) as client:
-        client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK),
-                    Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
-                            Recipient.RUNTIME_MANAGER))
+    with ControlClient(address, key, peer="runtime manager") as client:
+        client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK), request)
 
         def started() -> bool:
             for message in client.take(ClientMsg.APP):

@@ -6,18 +6,18 @@ import logging
 import os
 import socket
 import sys
-from typing import Any, Callable, Dict, Optional, Set
+from typing import Any, Callable, Dict, Optional, Set, Tuple
 
 from appliance.cli import report, values
+from appliance.cli.deploy import deployment
 from appliance.cli.ensemble import add_device_options
 from appliance.cli.errors import UsageError
 from appliance.cli.runflags import add_run_flags, run_options
 from appliance.cli.simulate import load_to_run
-from appliance.device.client import ControlClient, request_id
+from appliance.device.client import MAX_REQUEST_BYTES, ControlClient, request_id
 from appliance.device.run import Running, settings_from
 from appliance.device.supervisor import ChildDied, DeviceSettings
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
-from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
 from appliance.runtime.outputs import JsonLinesWriter
@@ -30,9 +30,17 @@ EXAMPLES = """examples (from the repository root):
 
 With --graph it waits for --expect ensembles to join (showing each, with its
 clock offset), maps, deploys, runs for --duration seconds, writes the outputs,
-prints the summary and exits (0: finished without SQ errors). With --wait it
-serves until stopped, taking deployments from `appliance deploy`.
+prints the summary and exits (0: finished without SQ errors or lost outputs).
+With --wait it serves until stopped, taking deployments from `appliance deploy`.
 """
+
+#: The name of the runtime manager's ensemble when neither --name nor the configuration file gives one.
+DEFAULT_NAME = "runtime-manager"
+
+#: How long, once the app's summary is in, the outputs it counted may take to arrive: the
+#: transport delivers messages as they complete, so a large output can come after the
+#: (small) summary. Only a lost output makes the command wait this long.
+OUTPUT_SECONDS = 10.0
 
 
 def add_parser(sub) -> None:
@@ -61,34 +69,41 @@ def run(args: argparse.Namespace) -> int:
     if not args.graph and not args.wait:
         raise UsageError("give --graph PROGRAM to run, or --wait to take deployments later")
     graph = load_to_run(args.graph, "rtm") if args.graph else None
-    flags = {key: getattr(args, key) for key in ("name", "listen", "advertise", "cluster_key", "manager_key")}
-    flags["name"] = flags["name"] or "runtime-manager"
-    settings, sock = settings_from(flags, args.config, hosts_runtime_manager=True,
-                                   log_level=logging.DEBUG if args.debug else logging.WARNING)
-    out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
     options = run_options(args, int(round(args.duration * 1e6)))
+    if graph is not None:
+        deployment(graph, options, args.graph)  # too large to deploy: said before anything starts
+    flags = {key: getattr(args, key) for key in ("name", "listen", "advertise", "cluster_key", "manager_key")}
+    settings, sock = settings_from(flags, args.config, hosts_runtime_manager=True,
+                                   log_level=logging.DEBUG if args.debug else logging.WARNING,
+                                   default_name=DEFAULT_NAME)
+    out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
     with out:
         return run_program(settings, sock, graph, options, args.expect, args.join_timeout, JsonLinesWriter(out),
-                           args.out, args.debug, "rtm")
+                           args.out, args.debug, "rtm", flush=out.flush)
 
 
 def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[Graph], options: RunOptions,
                 expect: int, join_timeout: float, sink: Callable[[OutputRecord], None], out: Optional[str],
-                debug: bool, command: str, joining: Callable[[str], None] = lambda address: None) -> int:
+                debug: bool, command: str, joining: Callable[[str], None] = lambda address: None,
+                flush: Callable[[], None] = lambda: None) -> int:
     """Run the runtime manager's tree; with a graph, wait for ``expect`` ensembles (``joining``
     is called with the address they join at, once it listens), run it and report; without
-    one, serve until stopped. The exit status of the command."""
+    one, serve until stopped. ``flush`` is called once an app's outputs are all in ``sink``
+    (a file someone tails sees them then, not when the command ends). The exit status of
+    the command."""
     print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
-    with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key) as client:
+    with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key,
+                                                           peer="runtime manager") as client:
         status = _run_program(settings, running, client, graph, options, expect, join_timeout, sink, out, debug,
-                              command, joining)
+                              command, joining, flush)
     return running.exit_status(status)
 
 
 def _run_program(settings: DeviceSettings, running: Running, client: ControlClient, graph: Optional[Graph],
                  options: RunOptions, expect: int, join_timeout: float, sink: Callable[[OutputRecord], None],
-                 out: Optional[str], debug: bool, command: str, joining: Callable[[str], None]) -> int:
-    session = Session(client, running, sink, settings.name, command)
+                 out: Optional[str], debug: bool, command: str, joining: Callable[[str], None],
+                 flush: Callable[[], None]) -> int:
+    session = Session(client, running, sink, settings.name, command, flush)
     client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
     joining(settings.advertise)
     try:
@@ -97,15 +112,17 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
         if not session.wait_for_members(expect, join_timeout):
             return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
                                                                           join_timeout), command)
-        client.send(Message(RuntimeMsg.INSTANTIATE_AND_MAP, (graphfile.to_document(graph), options.to_wire()),
-                            Recipient.RUNTIME_MANAGER))
+        client.send(deployment(graph, options, graph.program.filename))
         summary = session.wait_for_app()
         if summary is None:
             return session.stopped("the run did not finish", command)
+        missing = session.wait_for_outputs(summary, OUTPUT_SECONDS)
     except ChildDied as exc:
         print("appliance %s: error: %s" % (command, exc), file=sys.stderr)
         return 1
     s = summary
+    if missing:  # logged by the manager, never here (nor in --out): lost on the way
+        s["lost"] = dict(s["lost"], outputs_not_received=missing)
     statuses = session.cluster_status()
     add_late_counts(s, statuses.values())
     if s["ran"]:
@@ -115,24 +132,46 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
     report.print_errors(s, debug, command)
     if s["phase"] != "finished":
         print("appliance %s: error: %s" % (command, s["error"]), file=sys.stderr)
-    return 2 if s["sq_errors"] or s["phase"] != "finished" else 0
+    lost = _lost_outputs(s)
+    if lost:
+        print("appliance %s: error: %s" % (command, lost), file=sys.stderr)
+    return 2 if s["sq_errors"] or s["phase"] != "finished" or lost else 0
+
+
+def _lost_outputs(s: Dict[str, Any]) -> str:
+    """Why outputs are missing, if they are: a message too large for a local queue (a value
+    of megabytes, dropped on every run: the program's doing, so an error like an SQ's),
+    or outputs the manager logged that never reached this command. "" when none is."""
+    why = []
+    too_large = s["lost"].get("too_large_for_queue", 0)
+    if too_large:
+        why.append("%d message(s) larger than a local queue carries (%d bytes) were dropped: outputs or tokens "
+                   "were lost" % (too_large, MAX_REQUEST_BYTES))
+    missing = s["lost"].get("outputs_not_received", 0)
+    if missing:
+        why.append("%d of the %d outputs logged never reached this command" % (missing, s["outputs"]))
+    return "; ".join(why)
 
 
 class Session:
     """What the rtm command hears from its runtime manager, and says of it."""
 
     def __init__(self, client: ControlClient, running: Running, sink: Callable[[OutputRecord], None],
-                 name: str, command: str) -> None:
+                 name: str, command: str, flush: Callable[[], None] = lambda: None) -> None:
         self.client = client
         self.command = command
         self.running = running
         self.sink = sink
+        self.flush = flush
         self.name = name
         #: The ensembles that joined (the runtime manager's own not counted).
         self.members: Dict[str, Any] = {}
         self.summary: Optional[Dict[str, Any]] = None
         self.interrupted = ""
         self._warned: Set[str] = set()  # apps whose deploy warnings were printed
+        self._said: Dict[str, Tuple[str, Optional[str]]] = {}  # app -> the phase and error last printed
+        self.received: Dict[str, int] = {}  # app -> its output records taken into the sink
+        self._ended: Set[str] = set()  # apps whose summary came: a late output of theirs is flushed at once
 
     def _hear(self) -> None:
         for message in self.client.take(ClientMsg.MEMBER, ClientMsg.MEMBER_LEFT):  # in order: left, then back
@@ -146,14 +185,26 @@ class Session:
                 self.members[name] = (address, offset, delay)
                 print("joined: %s from %s, clock %+.3f ms off (round trip %.3f ms)"
                       % (name, address, offset / 1000, delay / 1000), flush=True)
+        late = False
         for message in self.client.take(ClientMsg.OUTPUT):
-            self.sink(OutputRecord(*message.payload))
+            record = OutputRecord(*message.payload)
+            self.sink(record)
+            self.received[record.app] = self.received.get(record.app, 0) + 1
+            late = late or record.app in self._ended
+        if late:
+            self.flush()
         for message in self.client.take(ClientMsg.APP):
             app = message.payload
             if "refused" in app:  # the answer to another client's request; the app is as it was
                 continue
-            print("app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
-                  flush=True)
+            if app["summary"] is not None and app["app"] not in self._ended:
+                self._ended.add(app["app"])
+                self.flush()  # its outputs so far, to whoever tails the file, before its end is said
+            said = (app["phase"], app["error"])
+            if self._said.get(app["app"]) != said:  # the same report heard again is no news
+                self._said[app["app"]] = said
+                print("app %s: %s%s" % (app["app"], app["phase"], " (%s)" % app["error"] if app["error"] else ""),
+                      flush=True)
             if app["app"] not in self._warned:  # the deploy's warnings, once, as it starts
                 self._warned.add(app["app"])
                 for warning in app["warnings"]:
@@ -182,6 +233,16 @@ class Session:
     def wait_for_app(self) -> Optional[Dict[str, Any]]:
         self._until(lambda: self.summary is not None, None)
         return self.summary
+
+    def wait_for_outputs(self, summary: Dict[str, Any], seconds: float) -> int:
+        """Wait (up to ``seconds``) for the outputs the summary counts that are still on
+        their way; how many never came."""
+        def arrived() -> int:
+            return self.received.get(summary["app"], 0)
+
+        self._until(lambda: arrived() >= summary["outputs"], seconds)
+        self.flush()
+        return max(0, summary["outputs"] - arrived())
 
     def serve(self) -> int:
         self._until(lambda: False, None)

@@ -16,20 +16,52 @@ from typing import Any, Callable, Dict, List, Optional, Sequence
 
 from appliance.ipc import ClientMsg, Message
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
+from appliance.ipc.shmqueue.layout import HEADER
+from appliance.ipc.shmqueue.queue import DEFAULT_CONTROL_BYTES
 from appliance.net import Delivered, Endpoint, SendFailed, TransportConfig
 from appliance.net.address import canonical_address, is_ipv6, parse_address
 from appliance.net.udp import UdpShell, now_us
 from appliance.program.errors import ProgramError
+
+#: The largest request (one encoded message) an ensemble takes from its client. The network
+#: process hands a request on to its process's queue as one control record, at most the
+#: ring's capacity less the record's header; a larger one is dropped there, with nothing
+#: said to the client, which would wait for an answer forever (the transport's own bound,
+#: 4 MiB, is the looser).
+MAX_REQUEST_BYTES = min(DEFAULT_CONTROL_BYTES - HEADER, TransportConfig().max_message_size)
 
 
 class ClientError(ProgramError):
     """The ensemble did not answer, or answered that it could not."""
 
 
-class ControlClient:
-    """Talks to the ensemble at ``address`` (its transport address; on this host)."""
+class RequestTooLarge(ClientError):
+    """A request larger than the ensemble can take (``MAX_REQUEST_BYTES``), refused before
+    it is sent: sent, it would be dropped unanswered."""
 
-    def __init__(self, address: str, cluster_key: Optional[bytes] = None) -> None:
+    def __init__(self, message: Message, size: int) -> None:
+        super().__init__("a %s request of %d bytes is larger than an ensemble takes (%d bytes at most)"
+                         % (message.msg_type.name, size, MAX_REQUEST_BYTES))
+        self.size = size
+        self.limit = MAX_REQUEST_BYTES
+
+
+def check_request(message: Message) -> None:
+    """Raise RequestTooLarge if ``message`` is larger than an ensemble takes, so a command
+    can say so before it starts anything (or waits for an answer that cannot come)."""
+    size = len(encode_messages([message]))
+    if size > MAX_REQUEST_BYTES:
+        raise RequestTooLarge(message, size)
+
+
+class ControlClient:
+    """Talks to the ensemble at ``address`` (its transport address; on this host).
+
+    ``peer`` is what errors call it: "ensemble", or "runtime manager" for a command
+    that talks to one (``deploy``, ``rtm``), so the user reads what they started."""
+
+    def __init__(self, address: str, cluster_key: Optional[bytes] = None, peer: str = "ensemble") -> None:
+        self.peer = peer
         self.target = canonical_address(address)
         host, _ = parse_address(self.target)
         endpoint = Endpoint(TransportConfig(), session=int.from_bytes(os.urandom(8), "big") or 1, key=cluster_key)
@@ -40,7 +72,16 @@ class ControlClient:
         self.failure = ""
 
     def send(self, *messages: Message) -> None:
-        self.udp.send(self.target, encode_messages(list(messages)), True)
+        """Send ``messages`` (one transmission when they fit in one). A message the ensemble
+        could not take raises RequestTooLarge before anything is sent."""
+        payload = encode_messages(list(messages))
+        if len(payload) <= MAX_REQUEST_BYTES:  # each message then fits too
+            self.udp.send(self.target, payload, True)
+        else:
+            for message in messages:
+                check_request(message)
+            for message in messages:
+                self.udp.send(self.target, encode_messages([message]), True)
         self.udp.flush()
 
     def wait(self, done: Callable[[], bool], seconds: Optional[float], interrupt: Sequence[Any] = ()) -> bool:
@@ -58,7 +99,7 @@ class ControlClient:
                     self.udp.service()
                     self._collect()
                     if self.failure:
-                        raise ClientError("no answer from the ensemble at %s: %s" % (self.target, self.failure))
+                        raise ClientError("no answer from the %s at %s: %s" % (self.peer, self.target, self.failure))
                     if done():
                         return True
                     self.udp.flush()  # done() may have sent

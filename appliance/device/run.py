@@ -32,10 +32,14 @@ def bind(listen: str) -> socket.socket:
 
 
 def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_manager: bool,
-                  log_level: int) -> Tuple[DeviceSettings, socket.socket]:
-    """Checked settings (flags over the file), and the bound socket."""
+                  log_level: int, default_name: Optional[str] = None) -> Tuple[DeviceSettings, socket.socket]:
+    """Checked settings (flags over the file), and the bound socket.
+
+    ``default_name`` is the name when neither the flags nor the file give one (the
+    runtime manager's ``runtime-manager``): applied after the merge, so it never hides
+    the file's "name"."""
     values = merged(config, flags)  # checked: addresses canonical and fit to use, key files load
-    name = values.get("name")
+    name = values.get("name") or default_name
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
     if not is_ensemble_name(name):

@@ -1,0 +1,150 @@
+"""The ``rtm`` and ``deploy`` commands at their edges: programs and outputs too large for
+the way they travel, the name a configuration file gives, what a tailing reader of --out
+sees, each phase said once, and the runtime manager called by its name."""
+import json
+import socket
+
+import pytest
+
+from appliance.device.client import MAX_REQUEST_BYTES
+
+from ..sim.conftest import example_path
+
+
+def _too_large_program(tmp_path):
+    """The diamond with a string constant that makes its source larger than a deployment carries."""
+    path = tmp_path / "bulky.py"
+    with open(example_path("diamond.py"), encoding="utf-8") as handle:
+        source = handle.read()
+    path.write_text(source + "\nPADDING = %r\n" % ("x" * (MAX_REQUEST_BYTES + 1024)), encoding="utf-8")
+    return str(path)
+
+
+BIG_OUTPUT = '''"""Every output a string of 3 MiB: more than any local queue carries."""
+from appliance import graph, sq, stream
+
+
+@stream(period_ms=100)
+def counter(tick):
+    return tick // 100_000
+
+
+@sq
+def blow_up(n):
+    return "x" * (3 * 1024 * 1024)
+
+
+@graph
+def main():
+    return blow_up(counter())
+'''
+
+
+def _stderr_line(stderr):
+    lines = [line for line in stderr.splitlines() if line.startswith("appliance ")]
+    assert len(lines) == 1, stderr
+    return lines[0]
+
+
+def test_deploy_refuses_a_program_too_large_to_carry_in_one_line_naming_it_and_the_limit(commands, tmp_path):
+    program = _too_large_program(tmp_path)
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    code, stdout, stderr = commands("deploy", program, "--rtm", rtm.address()).finish()
+    assert code == 2, stderr
+    line = _stderr_line(stderr)
+    assert line.startswith("appliance deploy: error: %s is too large to deploy: its deployment is " % program)
+    assert line.endswith(" bytes and the runtime manager takes %d at most" % MAX_REQUEST_BYTES)
+    assert stdout == ""
+    assert rtm.stop()[0] == 0
+
+
+def test_rtm_refuses_a_graph_too_large_to_carry_before_it_starts(commands, tmp_path):
+    program = _too_large_program(tmp_path)
+    code, stdout, stderr = commands("rtm", "--graph", program, "--listen", "127.0.0.1:0", "--expect", "0").finish()
+    assert code == 2, stderr
+    line = _stderr_line(stderr)
+    assert line.startswith("appliance rtm: error: %s is too large to deploy: " % program)
+    assert line.endswith(" the runtime manager takes %d at most" % MAX_REQUEST_BYTES)
+    assert stdout == ""  # nothing started
+
+
+def test_the_name_in_the_configuration_file_names_the_runtime_manager(commands, tmp_path):
+    config = tmp_path / "rtm.json"
+    config.write_text(json.dumps({"name": "mgr-x", "listen": "127.0.0.1:0"}))
+    rtm = commands("rtm", "--wait", "--config", str(config))
+    assert rtm.line_starting("").startswith("runtime manager mgr-x at 127.0.0.1:")
+    assert rtm.stop()[0] == 0
+
+
+def test_without_a_name_anywhere_the_runtime_manager_is_runtime_manager(commands, tmp_path):
+    config = tmp_path / "rtm.json"
+    config.write_text(json.dumps({"listen": "127.0.0.1:0"}))
+    rtm = commands("rtm", "--wait", "--config", str(config))
+    assert rtm.line_starting("").startswith("runtime manager runtime-manager at 127.0.0.1:")
+    assert rtm.stop()[0] == 0
+
+
+def test_the_outputs_of_a_finished_app_are_in_the_out_file_while_rtm_still_runs(commands, tmp_path):
+    out = tmp_path / "outputs.jsonl"
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0", "--out", str(out))
+    code, _, stderr = commands("deploy", example_path("diamond.py"), "--rtm", rtm.address(),
+                               "--duration", "0.3").finish()
+    assert code == 0, stderr
+    rtm.line_starting("app main-1: finished")
+    assert rtm.process.poll() is None  # still serving
+    records = [json.loads(line) for line in out.read_text().splitlines()]
+    assert len(records) == 30  # 0.3 s of one output every 10 ms
+    assert {r["app"] for r in records} == {"main-1"}
+    assert rtm.stop()[0] == 0
+
+
+def test_each_phase_of_an_app_is_said_once_though_a_new_client_hears_it_again(commands):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    for app in ("main-1", "main-2"):  # the second deploy subscribes: the manager tells it of main-1 again
+        code, _, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address,
+                                   "--duration", "0.2").finish()
+        assert code == 0, stderr
+        rtm.line_starting("app %s: finished" % app)
+    code, stdout, _ = rtm.stop()
+    assert code == 0
+    phases = [line for line in stdout.splitlines() if line.startswith("app ")]
+    assert phases == ["app %s: %s" % (app, phase) for app in ("main-1", "main-2")
+                      for phase in ("deploying", "running", "stopping", "finished")]
+
+
+def test_outputs_too_large_for_a_queue_are_lost_and_the_run_says_so_and_fails(commands, tmp_path):
+    program = tmp_path / "big_output.py"
+    program.write_text(BIG_OUTPUT)
+    out = tmp_path / "outputs.jsonl"
+    code, stdout, stderr = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
+                                    "--duration", "0.3", "--out", str(out)).finish()
+    assert code == 2, stderr
+    assert "\n  lost             too_large_for_queue 3\n" in stdout
+    assert ("appliance rtm: error: 3 message(s) larger than a local queue carries (%d bytes) were dropped: "
+            "outputs or tokens were lost" % MAX_REQUEST_BYTES) in stderr
+    assert out.read_text() == ""
+
+
+@pytest.mark.xfail(strict=True, reason="the drop is counted by the process whose queue refused it "
+                   "(appliance/device/wiring.py Outboxes._put), not by the SQ whose output it was, and the "
+                   "runtime manager never hears of an output it did not get: fixing it is for the execute "
+                   "process and the manager, not for the rtm command")
+def test_outputs_too_large_for_a_queue_are_counted_as_lost_outputs_of_their_sq(commands, tmp_path):
+    program = tmp_path / "big_output.py"
+    program.write_text(BIG_OUTPUT)
+    _, stdout, _ = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
+                            "--duration", "0.3").finish()
+    row = next(line for line in stdout.splitlines() if line.startswith("  blow_up "))
+    assert row.endswith("lost too_large_for_queue 3"), row
+
+
+def test_deploy_names_the_runtime_manager_that_does_not_answer(commands):
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as silent:  # bound, never read: no answer, no ICMP
+        silent.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % silent.getsockname()[1]
+        code, _, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
+    assert code == 2
+    line = _stderr_line(stderr)
+    assert line.startswith("appliance deploy: error: no answer from the runtime manager at %s: " % address), line
+    assert "ensemble" not in line
