@@ -11,7 +11,7 @@ which knows where clients are.
 from __future__ import annotations
 
 import logging
-from typing import Dict, List, Mapping, Tuple
+from typing import Callable, Dict, List, Mapping, Optional, Tuple
 
 import psutil
 
@@ -38,11 +38,15 @@ PROCESS_NAMES: Dict[Recipient, str] = {
 class Outboxes:
     """The queues of the other processes of this ensemble, as one process writes to them."""
 
-    def __init__(self, queues: Mapping[Recipient, ShmQueue], counters: Counters) -> None:
+    def __init__(self, queues: Mapping[Recipient, ShmQueue], counters: Counters,
+                 too_large: Callable[[Message, str], Optional[List[Message]]] = lambda message, why: None) -> None:
         self._queues = dict(queues)
         # Reports for the client go through the network manager: it knows where clients are.
         self._queues[Recipient.CLIENT] = self._queues[Recipient.NETWORK]
         self._counters = counters
+        #: The core's say on a message no queue can carry (``Core.too_large``): what to send
+        #: instead (an SQ's error report), or None for the process to count it.
+        self._too_large = too_large
 
     def send(self, messages: List[Message]) -> None:
         groups: Dict[Tuple[Recipient, bool], List[Message]] = {}
@@ -69,6 +73,10 @@ class Outboxes:
                 half = len(batch) // 2
                 self._put(queue, batch[:half], control)
                 self._put(queue, batch[half:], control)
+                return
+            instead = self._too_large(batch[0], str(exc))
+            if instead is not None:
+                self.send(instead)
                 return
             self._counters.drop("too_large_for_queue")
             log.error("%s dropped: %s", batch[0].msg_type.name, exc)

@@ -192,6 +192,15 @@ class ExecuteCore(AppCore):
                                 % (type(exc).__name__, exc), "", values)
         return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
+    def too_large(self, message: Message, reason: str) -> Optional[List[Output]]:
+        """An SQ's outputs too large for the queue to the network manager: unsendable, as a
+        value the codec cannot carry is, so the SQ that made it is told and counted."""
+        exe = self.sqs.get(message.payload[0]) if message.msg_type is _SEND_TOKENS else None
+        if exe is None:
+            return None
+        exe.unsendable += 1
+        return self._report(exe, "unsendable: its output cannot be sent to another SQ: %s" % reason, "", ())
+
     def _failed(self, exe: Executable, exc: BaseException, values: tuple) -> List[Output]:
         line, text = _described(exc)
         return self._report(exe, line, text, values)

@@ -244,13 +244,14 @@ def main():
 """
 
 
-def test_a_token_too_large_for_a_queue_is_dropped_and_counted_and_the_ensemble_serves_on(commands, tmp_path):
+def test_a_token_too_large_for_a_queue_is_its_sqs_error_and_the_ensemble_serves_on(commands, tmp_path):
     program = tmp_path / "huge.py"
     program.write_text(HUGE)
     code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.3", ("big",))
     assert "app main-1: finished" in stdout, stdout + stderr
     [lost] = [line for line in stdout.splitlines() if line.startswith("  lost ")]
-    assert "too_large_for_queue 2" in lost and records == []
+    assert lost.split() == ["lost", "unsendable", "2"] and records == []
+    assert code == 2 and "unsendable: its output cannot be sent to another SQ: queue " in stderr
 
 
 def test_an_ensemble_started_before_its_manager_keeps_asking_and_joins_once_it_is_up(commands):

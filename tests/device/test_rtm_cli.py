@@ -4,8 +4,6 @@ sees, each phase said once, and the runtime manager called by its name."""
 import json
 import socket
 
-import pytest
-
 from appliance.device.client import MAX_REQUEST_BYTES
 
 from ..sim.conftest import example_path
@@ -113,30 +111,19 @@ def test_each_phase_of_an_app_is_said_once_though_a_new_client_hears_it_again(co
                       for phase in ("deploying", "running", "stopping", "finished")]
 
 
-def test_outputs_too_large_for_a_queue_are_lost_and_the_run_says_so_and_fails(commands, tmp_path):
+def test_an_output_too_large_for_a_queue_is_its_sqs_error_and_the_run_fails(commands, tmp_path):
     program = tmp_path / "big_output.py"
     program.write_text(BIG_OUTPUT)
     out = tmp_path / "outputs.jsonl"
     code, stdout, stderr = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
                                     "--duration", "0.3", "--out", str(out)).finish()
     assert code == 2, stderr
-    assert "\n  lost             too_large_for_queue 3\n" in stdout
-    assert ("appliance rtm: error: 3 message(s) larger than a local queue carries (%d bytes) were dropped: "
-            "outputs or tokens were lost" % MAX_REQUEST_BYTES) in stderr
-    assert out.read_text() == ""
-
-
-@pytest.mark.xfail(strict=True, reason="the drop is counted by the process whose queue refused it "
-                   "(appliance/device/wiring.py Outboxes._put), not by the SQ whose output it was, and the "
-                   "runtime manager never hears of an output it did not get: fixing it is for the execute "
-                   "process and the manager, not for the rtm command")
-def test_outputs_too_large_for_a_queue_are_counted_as_lost_outputs_of_their_sq(commands, tmp_path):
-    program = tmp_path / "big_output.py"
-    program.write_text(BIG_OUTPUT)
-    _, stdout, _ = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
-                            "--duration", "0.3").finish()
     row = next(line for line in stdout.splitlines() if line.startswith("  blow_up "))
-    assert row.endswith("lost too_large_for_queue 3"), row
+    assert row.split()[-5:] == ["3", "3", "lost", "unsendable", "3"], row  # executions, errors, what it lost
+    assert "\n  lost             unsendable 3\n" in stdout and "\n  SQ errors        3\n" in stdout
+    assert ("appliance rtm: error: SQ 'blow_up' on runtime-manager: unsendable: its output cannot be sent to "
+            "another SQ: queue 'runtime-manager/network': a data message of ") in stderr
+    assert out.read_text() == ""
 
 
 def test_deploy_names_the_runtime_manager_that_does_not_answer(commands):
