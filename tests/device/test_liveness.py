@@ -1,8 +1,9 @@
-"""Real process trees losing each other: a runtime manager that restarts is joined again,
-and an ensemble that stops leaves, freeing its name."""
+"""Real process trees losing each other: a runtime manager that restarts is joined again, an
+ensemble that stops leaves, freeing its name, and one killed outright is dropped after its silence."""
 import pytest
 
 from tests.device.conftest import WAIT
+from tests.sim.conftest import example_path
 
 pytestmark = pytest.mark.timeout(3 * WAIT)
 
@@ -48,3 +49,17 @@ def test_an_ensemble_that_stops_leaves_and_its_name_can_join_from_elsewhere(comm
     rtm.line_starting("joined: e1 from %s" % after.address())
     for command in (after, rtm):
         assert command.stop()[0] == 0
+
+
+def test_a_member_killed_outright_is_dropped_after_its_silence_and_its_running_app_fails(commands):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    member = _member(commands, rtm.address())
+    rtm.line_starting("joined: e1 from ")
+    # runs until torn down; the static mapper puts two of its SQs on e1 (as in test_ensembles)
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", rtm.address()).finish()
+    assert code == 0 and "on e1" in stdout, stdout + stderr
+    member.process.kill()  # SIGKILL to its supervisor: its processes die with it, and say nothing
+    member.finish()
+    assert rtm.line_starting("left: e1") == "left: e1 (no heartbeat for 15 s)"
+    assert rtm.line_starting("app main-1: failed") == "app main-1: failed (ensemble e1 left: no heartbeat for 15 s)"
+    assert rtm.stop()[0] == 0
