@@ -53,6 +53,7 @@ class SyncMsg(_LayeredType):
     INSTANTIATE_SQS = 100  # (app, [SyncPart wire dict])
     START_SQS = 101  # (app, [(sq, window Interval)]): arm streams, fire trigger-only SQs
     REMOVE_SQS = 102  # app: stop its streams, drop its SQs, report counters
+    FORGET_APPS = 103  # None: a new join; app ids removed here may be another manager's now (local only)
     STATUS = 130  # request id, from the local control channel: answered with ClientMsg.STATUS
     END = 200
 
@@ -63,6 +64,7 @@ class ExecuteMsg(_LayeredType):
     EXECUTION_CONTEXT = 0  # ExecutionContext
     INSTANTIATE_SQS = 100  # (app, program wire dict, [ExecutePart wire dict])
     REMOVE_SQS = 102  # app
+    FORGET_APPS = 103  # None, as SyncMsg's
     STATUS = 130  # request id
     END = 200
 

@@ -143,6 +143,12 @@ class AppCore(Core):
             report = self.remove_app()
         return [reports.removed(app, self.ensemble, self.recipient, report)]
 
+    def _forget(self, _payload: Any, now: int) -> List[Output]:
+        """A new join: the apps removed here were a runtime manager's that may be gone, and a
+        restarted one numbers its apps afresh (``main-1`` again), so they are forgotten."""
+        self.retired.clear()
+        return []
+
     def remove_app(self) -> Dict[str, Any]:
         """Drop the current app's part; return its teardown report. Cores extend it."""
         sqs = self.sq_report()  # first: a core may fold per-SQ counts into its totals

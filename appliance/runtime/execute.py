@@ -122,6 +122,7 @@ class ExecuteCore(AppCore):
         self.on(ExecuteMsg.EXECUTION_CONTEXT, self._execute)
         self.on(ExecuteMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(ExecuteMsg.REMOVE_SQS, self._remove)
+        self.on(ExecuteMsg.FORGET_APPS, self._forget)
         self.on(ExecuteMsg.END, self._end)
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:

@@ -365,6 +365,9 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
             if not joined_before and not self.hosts_runtime_manager:
+                self.retired.clear()  # a new join: what was removed here may be numbered afresh
+                out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
+                out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
                 self._probes = []
                 out.extend(self._probe_clock(now))
                 self._heartbeats += 1

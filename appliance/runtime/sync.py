@@ -35,6 +35,7 @@ class InputTokenCore(AppCore):
         self.on(SyncMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(SyncMsg.START_SQS, self._start)
         self.on(SyncMsg.REMOVE_SQS, self._remove)
+        self.on(SyncMsg.FORGET_APPS, self._forget)
         self.on(SyncMsg.END, lambda payload, now: [])
 
     def on_timer(self, now: int) -> List[Output]:

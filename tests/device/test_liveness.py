@@ -63,3 +63,18 @@ def test_a_member_killed_outright_is_dropped_after_its_silence_and_its_running_a
     assert rtm.line_starting("left: e1") == "left: e1 (no heartbeat for 15 s)"
     assert rtm.line_starting("app main-1: failed") == "app main-1: failed (ensemble e1 left: no heartbeat for 15 s)"
     assert rtm.stop()[0] == 0
+
+
+def test_a_restarted_manager_runs_its_first_app_on_ensembles_that_ran_the_last_ones_first(commands):
+    import socket
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # a port nobody listens on yet
+        probe.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % probe.getsockname()[1]
+    member = _member(commands, address)
+    member.address()
+    for _ in range(2):  # each manager numbers its apps from main-1; e1 removed the first one's
+        code, stdout, stderr = commands("rtm", "--graph", example_path("diamond.py"), "--listen", address,
+                                        "--expect", "1", "--duration", "0.2").finish()
+        assert code == 0 and "app main-1: finished" in stdout, stdout + stderr
+    assert member.stop()[0] == 0

@@ -6,6 +6,7 @@ from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, Run
 from appliance.runtime.app import FAILED, FINISHED, RUNNING
 from appliance.runtime.manager import SILENT_LOOKS
 from appliance.runtime.network import HEARTBEAT_INTERVAL, JOIN_RETRY, NetworkCore
+from appliance.runtime.sync import InputTokenCore
 from appliance.system import EnsembleDescription
 from tests.unit.test_cores import SOURCE, Manager, _deploy, _join_result, _running_on_e1
 
@@ -269,3 +270,22 @@ def test_a_finished_app_is_not_failed_by_a_member_leaving(build):
     assert app.phase == FINISHED
     m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1", ""))
     assert app.phase == FINISHED and "e1" not in m.core.members
+
+
+def test_a_new_join_forgets_the_apps_removed_here_so_a_restarted_manager_may_number_them_again():
+    e = Member()
+    out = e.answer_join()
+    assert [(m.msg_type, m.recipient) for m in out if isinstance(m, Message)
+            and m.msg_type in (SyncMsg.FORGET_APPS, ExecuteMsg.FORGET_APPS)] == [
+        (SyncMsg.FORGET_APPS, Recipient.INPUT_TOKENS), (ExecuteMsg.FORGET_APPS, Recipient.EXECUTE)]
+    _with_app(e)
+    e.core.handle(Message(NetMsg.REMOVE_SQS, "app-1", Recipient.NETWORK), 0)
+    sync = InputTokenCore("e1")
+    sync.handle(Message(SyncMsg.REMOVE_SQS, "app-1", Recipient.INPUT_TOKENS), 0)
+    e.core.transmission_failed(RTM, "the peer restarted before acknowledging it")
+    for message in e.answer_join():
+        if isinstance(message, Message) and message.msg_type is SyncMsg.FORGET_APPS:
+            sync.handle(message, 0)
+    _with_app(e)  # the new manager's app-1 is taken, not refused as the old one removed
+    sync.handle(Message(SyncMsg.INSTANTIATE_SQS, ("app-1", []), Recipient.INPUT_TOKENS), 0)
+    assert sync.app == "app-1"
