@@ -10,9 +10,8 @@ from appliance.cli.errors import UsageError
 from appliance.cli.runflags import add_run_flags, run_options
 from appliance.cli.simulate import load_to_run
 from appliance.device.client import ClientError, ControlClient, RequestTooLarge, check_request
-from appliance.device.config import checked_address
+from appliance.device.config import checked_address, cluster_key_flag
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
-from appliance.keys import load_cluster_key
 from appliance.program import graphfile
 from appliance.program.model import Graph
 from appliance.runtime.app import RunOptions
@@ -62,7 +61,7 @@ def deployment(graph: Graph, options: RunOptions, program: str) -> Message:
 def run(args: argparse.Namespace) -> int:
     graph = load_to_run(args.program, "deploy")
     address = checked_address(args.rtm, "--rtm")
-    key = load_cluster_key(args.cluster_key) if args.cluster_key else None
+    key = cluster_key_flag(args.cluster_key)
     duration = int(round(args.duration * 1e6)) if args.duration is not None else None
     token = secrets.token_hex(8)  # the reports about this request carry it; others are other apps' news
     options = run_options(args, duration, request=token)

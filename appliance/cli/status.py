@@ -7,9 +7,8 @@ from typing import Any, Dict, List
 
 from appliance.cli.errors import UsageError
 from appliance.device.client import ClientError, ControlClient, request_id
-from appliance.device.config import checked_address
+from appliance.device.config import checked_address, cluster_key_flag
 from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
-from appliance.keys import load_cluster_key
 from appliance.runtime.app import FAILED, FINISHED
 
 EXAMPLES = """examples:
@@ -50,7 +49,7 @@ def gather(address: str, cluster_key: Any) -> Dict[str, Dict[str, Any]]:
         members = [m["name"] for m in manager["members"] if m["name"] != manager["ensemble"]]
         return all("%s/%s" % (m, p) in got for m in members for p in ("input_tokens", "execute", "network"))
 
-    with ControlClient(address, cluster_key) as client:
+    with ControlClient(address, cluster_key, peer="runtime manager") as client:
         answers = client.status(requests, complete, ANSWER_SECONDS)
     if "runtime_manager" not in answers:
         raise ClientError("no runtime manager answered at %s" % address)
@@ -59,7 +58,7 @@ def gather(address: str, cluster_key: Any) -> Dict[str, Dict[str, Any]]:
 
 def run(args: argparse.Namespace) -> int:
     address = checked_address(args.rtm, "--rtm")
-    key = load_cluster_key(args.cluster_key) if args.cluster_key else None
+    key = cluster_key_flag(args.cluster_key)
     try:
         answers = gather(address, key)
     except ClientError as exc:

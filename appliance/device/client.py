@@ -67,7 +67,11 @@ class ControlClient:
         endpoint = Endpoint(TransportConfig(), session=int.from_bytes(os.urandom(8), "big") or 1, key=cluster_key)
         # From the ensemble's own host address (loopback, or the address it listens on):
         # what it admits as a client on this host.
-        self.udp = UdpShell(endpoint, bind=("[%s]:0" if is_ipv6(host) else "%s:0") % host)
+        try:
+            self.udp = UdpShell(endpoint, bind=("[%s]:0" if is_ipv6(host) else "%s:0") % host)
+        except OSError as exc:  # EADDRNOTAVAIL: not an address of this host
+            raise ClientError("%s is not an address of this host (%s): a command talks to the %s on its own "
+                              "host" % (self.target, exc.strerror, peer)) from None
         self.reports: List[Message] = []
         self.failure = ""
 

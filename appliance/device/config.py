@@ -186,6 +186,16 @@ def checked_address(value: str, what: str, listen: Optional[bool] = None,
     return address
 
 
+def cluster_key_flag(path: Optional[str]) -> Optional[bytes]:
+    """The key ``--cluster-key`` names, if given; a file that does not load is that flag's error."""
+    if path is None:
+        return None
+    try:
+        return load_cluster_key(path)
+    except KeyFileError as exc:
+        raise ConfigError("--cluster-key: %s" % exc) from None
+
+
 def _flag(key: str) -> str:
     return "--" + key.replace("_", "-")
 

@@ -4,6 +4,8 @@ sees, each phase said once, and the runtime manager called by its name."""
 import json
 import socket
 
+import pytest
+
 from appliance.device.client import MAX_REQUEST_BYTES
 
 from ..sim.conftest import example_path
@@ -135,3 +137,17 @@ def test_deploy_names_the_runtime_manager_that_does_not_answer(commands):
     line = _stderr_line(stderr)
     assert line.startswith("appliance deploy: error: no answer from the runtime manager at %s: " % address), line
     assert "ensemble" not in line
+
+
+@pytest.mark.parametrize("argv, line", [
+    (["status", "--rtm", "192.0.2.1:8225"], "appliance status: error: 192.0.2.1:8225 is not an address of this host"),
+    (["deploy", "PROGRAM", "--rtm", "192.0.2.1:8225"], "appliance deploy: error: 192.0.2.1:8225 is not an address "
+                                                       "of this host"),
+    (["status", "--cluster-key", "/nonexistent.key"], "appliance status: error: --cluster-key: /nonexistent.key: "),
+    (["deploy", "PROGRAM", "--cluster-key", "/nonexistent.key"], "appliance deploy: error: --cluster-key: "
+                                                                 "/nonexistent.key: "),
+])
+def test_a_client_commands_bad_address_or_key_is_one_line_naming_it(commands, argv, line):
+    argv = [example_path("diamond.py") if a == "PROGRAM" else a for a in argv]
+    code, _, stderr = commands(*argv).finish()
+    assert code == 2 and _stderr_line(stderr).startswith(line) and "Traceback" not in stderr, stderr
