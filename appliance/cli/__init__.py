@@ -14,11 +14,11 @@ import sys
 from typing import List, Optional
 
 from appliance import __version__
-from appliance.cli import build, demo, deploy, ensemble, graph, keygen, map, plot, rtm, simulate, status
+from appliance.cli import build, demo, deploy, ensemble, graph, keygen, map, plot, rtm, simulate, status, teardown
 from appliance.cli.errors import UsageError
 from appliance.program.errors import ProgramError
 
-COMMANDS = (build, simulate, graph, map, plot, demo, rtm, ensemble, deploy, status, keygen)
+COMMANDS = (build, simulate, graph, map, plot, demo, rtm, ensemble, deploy, teardown, status, keygen)
 
 EPILOG = """examples (from the repository root):
   appliance demo

@@ -19,7 +19,7 @@ from appliance.runtime.app import RunOptions
 EXAMPLES = """examples (from the repository root):
   appliance rtm --wait --listen 127.0.0.1:8225 &
   appliance deploy examples/diamond.py --rtm 127.0.0.1:8225 --duration 5
-  appliance deploy diamond.json --rtm 127.0.0.1:8225      # no --duration: runs until torn down
+  appliance deploy examples/diamond.py --rtm 127.0.0.1:8225   # no --duration: until `appliance teardown`
 
 It returns once the app runs (exit 0) or failed to start (exit 2, with the
 reason); `appliance status` then shows it.

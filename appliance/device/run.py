@@ -23,6 +23,11 @@ from appliance.system.description import is_ensemble_name
 
 log = logging.getLogger("appliance.device")
 
+#: Configuration keys only the other kind of ensemble uses (a file shared by both is refused).
+_ENSEMBLE_ONLY = ("rtm", "manager_public_key")
+_MANAGER_ONLY = ("manager_key",)
+
+
 def bind(listen: str) -> socket.socket:
     """The ensemble's UDP socket, bound by the supervisor so a bad address fails before any child."""
     try:
@@ -39,6 +44,11 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     runtime manager's ``runtime-manager``): applied after the merge, so it never hides
     the file's "name"."""
     values = merged(config, flags)  # checked: addresses canonical and fit to use, key files load
+    for key in _ENSEMBLE_ONLY if hosts_runtime_manager else _MANAGER_ONLY:
+        if values.get(key):  # no flag of this command sets it: it came from the file
+            raise ConfigError("%s: key %r is %s: this command does not use it" % (
+                config, key, "an ensemble's, not the runtime manager's" if hosts_runtime_manager
+                else "the runtime manager's, not an ensemble's"))
     name = values.get("name") or default_name
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')

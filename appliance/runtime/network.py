@@ -361,7 +361,7 @@ class NetworkCore(AppCore):
         if accepted:
             self._learn_runtime_manager(_routes_from_wire(routes))
             self._add_routes(routes, now)
-            if self._join_attempts > 1:
+            if self._join_attempts > 1 and not joined_before:  # (a retry's answer may come too: said once)
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
             if not joined_before and not self.hosts_runtime_manager:

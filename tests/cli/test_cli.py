@@ -102,7 +102,8 @@ def test_bad_options_are_usage_errors(capsys, write_program):
     assert run_cli(capsys, "simulate")[0] == 2
 
 
-@pytest.mark.parametrize("command", ["build", "simulate", "demo"])
+@pytest.mark.parametrize("command", ["build", "simulate", "graph", "map", "plot", "demo", "rtm", "ensemble", "deploy",
+                                     "teardown", "status", "keygen"])
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0 and "example" in out

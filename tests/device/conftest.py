@@ -20,28 +20,33 @@ WAIT = 60.0
 class Command:
     """A started ``appliance`` command whose stdout lines can be awaited."""
 
-    def __init__(self, *argv, cwd=None):
+    def __init__(self, *argv, cwd=None, new_session=False):
         self.argv = argv
         self.process = subprocess.Popen([sys.executable, "-m", "appliance", *argv], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, cwd=cwd, text=True, bufsize=1)
+                                        stderr=subprocess.PIPE, cwd=cwd, text=True, bufsize=1,
+                                        start_new_session=new_session)
         self.lines = []
+        self._partial = b""  # the start of a line not yet ended
 
     def line_starting(self, prefix, seconds=WAIT):
-        """The first stdout line that starts with ``prefix`` (waiting for it)."""
+        """The first stdout line that starts with ``prefix`` (waiting for it). Read from the
+        descriptor, not the file object: select() does not see lines a readline buffered."""
         deadline = time.monotonic() + seconds
+        fd = self.process.stdout.fileno()
         while True:
             for line in self.lines:
                 if line.startswith(prefix):
                     return line
             remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([self.process.stdout], [], [], remaining)[0]:
+            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
                 raise AssertionError("%s printed no line starting %r; it printed %r" % (self.argv, prefix,
                                                                                          self.lines))
-            line = self.process.stdout.readline()
-            if not line:
+            chunk = os.read(fd, 1 << 16)
+            if not chunk:
                 raise AssertionError("%s ended (%s) without a line starting %r; stderr: %s" % (
                     self.argv, self.process.wait(), prefix, self.process.stderr.read()))
-            self.lines.append(line.rstrip("\n"))
+            *complete, self._partial = (self._partial + chunk).split(b"\n")
+            self.lines.extend(line.decode("utf-8", "replace") for line in complete)
 
     def address(self):
         """The address from its first line: ``... at HOST:PORT[, ...]``."""
@@ -50,7 +55,8 @@ class Command:
     def finish(self, seconds=WAIT):
         """Wait for it to exit; (status, all of stdout, stderr)."""
         out, err = self.process.communicate(timeout=seconds)
-        return self.process.returncode, "\n".join(self.lines) + out, err
+        read = "".join(line + "\n" for line in self.lines) + self._partial.decode("utf-8", "replace")
+        return self.process.returncode, read + out, err
 
     def stop(self):
         if self.process.poll() is None:

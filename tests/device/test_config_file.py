@@ -173,3 +173,20 @@ def test_a_relative_key_file_in_the_file_is_taken_from_the_files_directory(tmp_p
     path = _config(tmp_path / "etc", {"name": "e1", "rtm": "127.0.0.1:9", "cluster_key": "cluster.key"})
     monkeypatch.chdir("/")  # where a service runs
     assert merged(path, {})["cluster_key"] == str(tmp_path / "etc" / "cluster.key")
+
+
+@pytest.mark.parametrize("command, key", [("ensemble", "manager_key"), ("rtm", "rtm"), ("rtm", "manager_public_key")])
+def test_a_key_only_the_other_command_uses_is_refused_naming_the_file(tmp_path, command, key):
+    subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path)], check=True, capture_output=True,
+                   timeout=REFUSED_WITHIN)
+    value = {"rtm": "127.0.0.1:9", "manager_key": str(tmp_path / "manager.key"),
+             "manager_public_key": str(tmp_path / "manager.pub")}[key]
+    path = _config(tmp_path, {"name": "e1", "rtm": "127.0.0.1:9", "listen": "127.0.0.1:0", key: value}
+                   if command == "ensemble" else {"name": "m", "listen": "127.0.0.1:0", key: value})
+    process = subprocess.run([sys.executable, "-m", "appliance", command, "--config", path] +
+                             (["--wait"] if command == "rtm" else []), capture_output=True, text=True,
+                             timeout=REFUSED_WITHIN)
+    assert process.returncode == 2, process.stderr
+    assert process.stderr == "appliance %s: error: %s: key %r is %s: this command does not use it\n" % (
+        command, path, key, "the runtime manager's, not an ensemble's" if command == "ensemble"
+        else "an ensemble's, not the runtime manager's")

@@ -151,3 +151,24 @@ def test_a_client_commands_bad_address_or_key_is_one_line_naming_it(commands, ar
     argv = [example_path("diamond.py") if a == "PROGRAM" else a for a in argv]
     code, _, stderr = commands(*argv).finish()
     assert code == 2 and _stderr_line(stderr).startswith(line) and "Traceback" not in stderr, stderr
+
+
+def test_an_app_without_a_duration_runs_until_teardown_removes_it(commands):
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    code, _, stderr = commands("teardown", "--rtm", address).finish()
+    assert code == 2 and _stderr_line(stderr) == "appliance teardown: error: no app is running on the runtime " \
+                                                 "manager at %s" % address
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
+    assert code == 0 and stdout.startswith("app main-1 running"), stderr
+    rtm.line_starting("app main-1: running")
+    code, stdout, stderr = commands("teardown", "--rtm", address).finish()
+    assert code == 0, stderr
+    outputs = int(stdout.split("(")[1].split()[0])
+    assert stdout.startswith("app main-1: finished (") and outputs >= 0
+    rtm.line_starting("app main-1: finished")
+    status = json.loads(commands("status", "--rtm", address, "--json").finish()[1])
+    assert status["runtime_manager"]["app"]["outputs"] == outputs  # what it said is what the manager logged
+    code, _, stderr = commands("teardown", "--rtm", address).finish()
+    assert code == 2 and "(app main-1 finished)" in stderr
+    assert rtm.stop()[0] == 0

@@ -25,30 +25,32 @@ from .conftest import WAIT, Command, process_statuses, segments_of
 class GroupCommand(Command):
     """A started ``appliance`` command that leads a process group of its own."""
 
-    def __init__(self, *argv):  # noqa: D107 (as Command's, but in a new session)
-        self.argv = argv
-        self.process = subprocess.Popen([sys.executable, "-m", "appliance", *argv], stdout=subprocess.PIPE,
-                                        stderr=subprocess.PIPE, text=True, bufsize=1, start_new_session=True)
-        self.lines = []
+    def __init__(self, *argv):
+        super().__init__(*argv, new_session=True)
         self.err_lines = []
+        self._err_partial = b""
 
     def signal_group(self, number):
         os.killpg(self.process.pid, number)
 
     def stderr_line_containing(self, text):
-        """The first stderr line holding ``text`` (waiting for it; ``finish`` still has all of stderr)."""
+        """The first stderr line holding ``text`` (waiting for it; ``finish`` still has all of stderr).
+        Read from the descriptor: select() does not see lines a readline buffered."""
+        fd = self.process.stderr.fileno()
         while True:
-            ready = select.select([self.process.stderr], [], [], WAIT)[0]
+            for line in self.err_lines:
+                if text in line:
+                    return line
+            ready = select.select([fd], [], [], WAIT)[0]
             assert ready, "%s wrote no stderr line with %r" % (self.argv, text)
-            line = self.process.stderr.readline()
-            assert line, "%s ended (%s) without a stderr line with %r" % (self.argv, self.process.wait(), text)
-            self.err_lines.append(line)
-            if text in line:
-                return line
+            chunk = os.read(fd, 1 << 16)
+            assert chunk, "%s ended (%s) without a stderr line with %r" % (self.argv, self.process.wait(), text)
+            *complete, self._err_partial = (self._err_partial + chunk).split(b"\n")
+            self.err_lines.extend(line.decode("utf-8", "replace") + "\n" for line in complete)
 
     def finish(self, seconds=WAIT):
         code, out, err = super().finish(seconds)
-        return code, out, "".join(self.err_lines) + err
+        return code, out, "".join(self.err_lines) + self._err_partial.decode("utf-8", "replace") + err
 
 
 def _group_members(pgid):

@@ -289,3 +289,12 @@ def test_a_new_join_forgets_the_apps_removed_here_so_a_restarted_manager_may_num
     _with_app(e)  # the new manager's app-1 is taken, not refused as the old one removed
     sync.handle(Message(SyncMsg.INSTANTIATE_SQS, ("app-1", []), Recipient.INPUT_TOKENS), 0)
     assert sync.app == "app-1"
+
+
+def test_a_join_answered_twice_says_it_joined_once(caplog):
+    caplog.set_level(logging.WARNING)
+    e = Member()
+    e.wait(JOIN_RETRY)  # asked again: both asks get an answer
+    e.answer_join()
+    e.answer_join()
+    assert caplog.text.count("joined the runtime manager after 2 attempts") == 1
