@@ -6,11 +6,11 @@ import secrets
 import sys
 
 from appliance.cli import values
+from appliance.cli.clientflags import add_client_flags, client_settings
 from appliance.cli.errors import UsageError
 from appliance.cli.runflags import add_run_flags, run_options
 from appliance.cli.simulate import load_to_run
 from appliance.device.client import ClientError, ControlClient, RequestTooLarge, check_request
-from appliance.device.config import checked_address, cluster_key_flag
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.program import graphfile
 from appliance.program.model import Graph
@@ -35,9 +35,7 @@ def add_parser(sub) -> None:
                        "ensembles, deploys it and starts it.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
-    p.add_argument("--rtm", default="127.0.0.1:8225", metavar="HOST:PORT",
-                   help="the runtime manager's address, on this host (default 127.0.0.1:8225)")
-    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", help="the cluster key, if it has one")
+    add_client_flags(p)
     p.add_argument("--duration", type=values.seconds, metavar="SECONDS",
                    help="how long the streams sample (default: until torn down)")
     add_run_flags(p)
@@ -60,8 +58,7 @@ def deployment(graph: Graph, options: RunOptions, program: str) -> Message:
 
 def run(args: argparse.Namespace) -> int:
     graph = load_to_run(args.program, "deploy")
-    address = checked_address(args.rtm, "--rtm")
-    key = cluster_key_flag(args.cluster_key)
+    address, key = client_settings(args)
     duration = int(round(args.duration * 1e6)) if args.duration is not None else None
     token = secrets.token_hex(8)  # the reports about this request carry it; others are other apps' news
     options = run_options(args, duration, request=token)

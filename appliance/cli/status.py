@@ -5,9 +5,9 @@ import argparse
 import json
 from typing import Any, Dict, List
 
+from appliance.cli.clientflags import add_client_flags, client_settings
 from appliance.cli.errors import UsageError
 from appliance.device.client import ClientError, ControlClient, request_id
-from appliance.device.config import checked_address, cluster_key_flag
 from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.runtime.app import FAILED, FINISHED
 
@@ -26,9 +26,7 @@ def add_parser(sub) -> None:
                        "its status: the ensembles and their clock offsets, where each SQ runs and what it did, "
                        "queue depths, transport counters and process memory.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rtm", default="127.0.0.1:8225", metavar="HOST:PORT",
-                   help="the runtime manager's address, on this host (default 127.0.0.1:8225)")
-    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", help="the cluster key, if it has one")
+    add_client_flags(p)
     p.add_argument("--json", action="store_true", help="print every process's answer as JSON")
     p.set_defaults(run=run)
 
@@ -57,8 +55,7 @@ def gather(address: str, cluster_key: Any) -> Dict[str, Dict[str, Any]]:
 
 
 def run(args: argparse.Namespace) -> int:
-    address = checked_address(args.rtm, "--rtm")
-    key = cluster_key_flag(args.cluster_key)
+    address, key = client_settings(args)
     try:
         answers = gather(address, key)
     except ClientError as exc:

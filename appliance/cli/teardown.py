@@ -5,9 +5,9 @@ import argparse
 import sys
 from typing import Any, Dict, List
 
+from appliance.cli.clientflags import add_client_flags, client_settings
 from appliance.cli.errors import UsageError
 from appliance.device.client import ClientError, ControlClient, request_id
-from appliance.device.config import checked_address, cluster_key_flag
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg
 from appliance.runtime.app import FAILED, FINISHED
 
@@ -30,15 +30,12 @@ def add_parser(sub) -> None:
                        description="Tell the runtime manager on this host to tear down its running app "
                        "(one started without --duration runs until then), and wait until it is removed.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("--rtm", default="127.0.0.1:8225", metavar="HOST:PORT",
-                   help="the runtime manager's address, on this host (default 127.0.0.1:8225)")
-    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", help="the cluster key, if it has one")
+    add_client_flags(p)
     p.set_defaults(run=run)
 
 
 def run(args: argparse.Namespace) -> int:
-    address = checked_address(args.rtm, "--rtm")
-    key = cluster_key_flag(args.cluster_key)
+    address, key = client_settings(args)
     try:
         with ControlClient(address, key, peer="runtime manager") as client:
             app = _running_app(client, address)
