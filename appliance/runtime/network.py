@@ -630,10 +630,9 @@ class NetworkCore(AppCore):
         up on the runtime manager, this ensemble lost it (the heartbeat makes sure it
         finds out): it joins again."""
         self.counters.drop("send_failed")
-        out = self._undeliverable(address, reason)
-        if self._join is not None and address == self._join[0]:
-            out.extend(self._lose_manager(reason))
-        return out
+        if self._join is not None and address == self._join[0] and self.joined is True:
+            return self._lose_manager(reason)  # which says so: the give-up is not said twice
+        return self._undeliverable(address, reason)
 
     def _undeliverable(self, address: str, reason: str) -> List[Output]:
         """Log it (once per address until it is heard from again; while joining, the

@@ -1,5 +1,8 @@
 """Real process trees losing each other: a runtime manager that restarts is joined again, an
 ensemble that stops leaves, freeing its name, and one killed outright is dropped after its silence."""
+import subprocess
+import sys
+
 import pytest
 
 from tests.device.conftest import WAIT
@@ -17,23 +20,35 @@ def _stderr_line_with(command, text):
             return line
 
 
-def _member(commands, address):
+def _member(commands, address, *keys):
     """Ensemble e1 of the runtime manager at ``address``, on a free port."""
-    return commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0")
+    return commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0", *keys)
 
 
-def test_ensembles_join_a_restarted_runtime_manager_again(commands):
-    first = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+@pytest.mark.parametrize("signed", [False, True], ids=["keyless", "cluster and manager keys"])
+def test_ensembles_join_a_restarted_runtime_manager_again(commands, tmp_path, signed):
+    manager_keys, member_keys = (), ()
+    if signed:  # the new manager signs with a new boot: taken only from the answer to the new join
+        subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path)], check=True, capture_output=True,
+                       timeout=WAIT)
+        cluster = ("--cluster-key", str(tmp_path / "cluster.key"))
+        manager_keys = cluster + ("--manager-key", str(tmp_path / "manager.key"))
+        member_keys = cluster + ("--manager-public-key", str(tmp_path / "manager.pub"))
+    first = commands("rtm", "--wait", "--listen", "127.0.0.1:0", *manager_keys)
     address = first.address()
-    member = _member(commands, address)
+    member = _member(commands, address, *member_keys)
     member.address()
     first.line_starting("joined: e1 from ")
     assert first.stop()[0] == 0
-    again = commands("rtm", "--wait", "--listen", address)
+    again = commands("rtm", "--wait", "--listen", address, *manager_keys)
     # its next heartbeat finds the manager restarted (a new transport session): it joins again
     line = _stderr_line_with(member, "lost the runtime manager")
     assert "joining again" in line
     assert again.line_starting("joined: e1 from ").startswith("joined: e1 from 127.0.0.1:")
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.2",
+                                    *manager_keys[:2]).finish()
+    assert code == 0 and "on e1" in stdout, stdout + stderr  # and it takes the new manager's control
+    again.line_starting("app main-1: finished")
     assert member.process.poll() is None
     for command in (member, again):
         assert command.stop()[0] == 0
