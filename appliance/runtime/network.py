@@ -190,6 +190,9 @@ class NetworkCore(AppCore):
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""  # the last refusal logged: the same one again is not
         self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
+        #: Whether the next accepted join forgets the apps removed here: not when the manager
+        #: that said REJOIN is the one that numbered them (it does not number them again).
+        self._forget_at_join = True
         #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
         #: round trip it was measured over, once measured.
         self.clock: Optional[Tuple[int, int]] = (0, 0) if hosts_runtime_manager else None
@@ -365,9 +368,11 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
             if not joined_before and not self.hosts_runtime_manager:
-                self.retired.clear()  # a new join: what was removed here may be numbered afresh
-                out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
-                out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
+                if self._forget_at_join:  # perhaps a new manager: what was removed here may be numbered afresh
+                    self.retired.clear()
+                    out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
+                    out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
+                self._forget_at_join = True
                 self._probes = []
                 out.extend(self._probe_clock(now))
                 self._heartbeats += 1
@@ -392,9 +397,10 @@ class NetworkCore(AppCore):
         if name != self.ensemble or nonce != self.join_nonce:  # for another ensemble, or an earlier join
             self.counters.incr("refused.stale_rejoin")
             return []
-        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
+        # The manager that numbered the apps removed here says so: a late deploy of one stays refused.
+        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,), same_manager=True)
 
-    def _lose_manager(self, why: str) -> List[Output]:
+    def _lose_manager(self, why: str, same_manager: bool = False) -> List[Output]:
         """The runtime manager restarted, stopped answering or forgot this ensemble: the
         app it deployed here is over there (failed, or forgotten), so it is removed here
         too, and the ensemble joins again, with the same backoff as at its start."""
@@ -409,6 +415,7 @@ class NetworkCore(AppCore):
             out.append(Message(ExecuteMsg.REMOVE_SQS, app, Recipient.EXECUTE))
             self.remove_app()  # its report has no runtime manager to go to
         self.counters.incr("manager_lost")
+        self._forget_at_join = not same_manager
         return out + self._start_joining()
 
     def _end(self, _payload: Any, now: int) -> List[Output]:

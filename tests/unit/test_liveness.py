@@ -299,3 +299,14 @@ def test_a_join_answered_twice_says_it_joined_once(caplog):
     e.answer_join()
     e.answer_join()
     assert caplog.text.count("joined the runtime manager after 2 attempts") == 1
+
+
+def test_after_a_rejoin_the_same_manager_asked_for_a_late_deploy_of_an_app_removed_here_stays_refused():
+    e = Member()
+    e.answer_join()
+    e.core.handle(Message(NetMsg.REMOVE_SQS, "app-1", Recipient.NETWORK), 0)  # overtook its deploy
+    out = e.core.deliver([_rejoin("e1", e.core.join_nonce)], RTM, 0)
+    assert _sent(out, RuntimeMsg.JOIN)
+    assert not [m for m in e.answer_join() if isinstance(m, Message) and m.msg_type is SyncMsg.FORGET_APPS]
+    e.core.handle(Message(NetMsg.INSTANTIATE_SQS, ("app-1", [], {}), Recipient.NETWORK), 0)
+    assert e.core.app is None  # refused: app-1 was removed here, and this manager does not number it again
