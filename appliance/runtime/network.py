@@ -69,6 +69,10 @@ JOIN_RETRY_MAX = 30_000_000
 #: heartbeat travels reliably: the transport giving up on it (12-21 s), or finding the
 #: runtime manager restarted, is how an ensemble learns it lost its manager.
 HEARTBEAT_INTERVAL = 5_000_000
+#: How long after a join a give-up on the runtime manager is taken for one of what was sent
+#: before it (a join asked again, a heartbeat to the manager it lost), not for a new loss: the
+#: transport's longest give-up (21 s) and a margin. A loss then is found by a later heartbeat.
+EARLIER_GIVE_UPS = 25_000_000
 #: Addresses (and ensembles without a route) said to be unreachable, remembered so each
 #: is said once until heard from again (the newest kept).
 MAX_UNREACHABLE_LOGGED = 256
@@ -190,9 +194,7 @@ class NetworkCore(AppCore):
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""  # the last refusal logged: the same one again is not
         self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
-        #: Whether the next accepted join forgets the apps removed here: not when the manager
-        #: that said REJOIN is the one that numbered them (it does not number them again).
-        self._forget_at_join = True
+        self._just_joined = False  # within EARLIER_GIVE_UPS of the current join
         #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
         #: round trip it was measured over, once measured.
         self.clock: Optional[Tuple[int, int]] = (0, 0) if hosts_runtime_manager else None
@@ -368,20 +370,25 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
             if not joined_before and not self.hosts_runtime_manager:
-                if self._forget_at_join:  # perhaps a new manager: what was removed here may be numbered afresh
-                    self.retired.clear()
-                    out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
-                    out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
-                self._forget_at_join = True
+                self.retired.clear()  # a new join: what was removed here may be numbered afresh
+                out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
+                out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
                 self._probes = []
                 out.extend(self._probe_clock(now))
                 self._heartbeats += 1
                 self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._beat, self._heartbeats)
+                self._just_joined = True
+                self.local_timers.schedule_in(EARLIER_GIVE_UPS, self._settled, self._heartbeats)
         elif self.join_error != self._join_refusal:
             self._join_refusal = self.join_error
             self.log.error("%s: the runtime manager refused to let it join: %s; asking again, every %d s at most",
                            self.ensemble, reason, JOIN_RETRY_MAX // 1_000_000)
         return out
+
+    def _settled(self, chain: int, local: int) -> List[Output]:
+        if chain == self._heartbeats:  # still the join it was scheduled at
+            self._just_joined = False
+        return []
 
     def _beat(self, chain: int, local: int) -> List[Output]:
         """Tell the runtime manager this ensemble is alive: it drops a silent member."""
@@ -397,10 +404,9 @@ class NetworkCore(AppCore):
         if name != self.ensemble or nonce != self.join_nonce:  # for another ensemble, or an earlier join
             self.counters.incr("refused.stale_rejoin")
             return []
-        # The manager that numbered the apps removed here says so: a late deploy of one stays refused.
-        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,), same_manager=True)
+        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
 
-    def _lose_manager(self, why: str, same_manager: bool = False) -> List[Output]:
+    def _lose_manager(self, why: str) -> List[Output]:
         """The runtime manager restarted, stopped answering or forgot this ensemble: the
         app it deployed here is over there (failed, or forgotten), so it is removed here
         too, and the ensemble joins again, with the same backoff as at its start."""
@@ -415,7 +421,6 @@ class NetworkCore(AppCore):
             out.append(Message(ExecuteMsg.REMOVE_SQS, app, Recipient.EXECUTE))
             self.remove_app()  # its report has no runtime manager to go to
         self.counters.incr("manager_lost")
-        self._forget_at_join = not same_manager
         return out + self._start_joining()
 
     def _end(self, _payload: Any, now: int) -> List[Output]:
@@ -632,12 +637,16 @@ class NetworkCore(AppCore):
             return []
         return [message]
 
-    def transmission_failed(self, address: str, reason: str) -> List[Output]:
+    def transmission_failed(self, address: str, reason: str, restarted: bool = False) -> List[Output]:
         """The transport gave up on a reliable transmission: count it and say so. Given
         up on the runtime manager, this ensemble lost it (the heartbeat makes sure it
         finds out): it joins again."""
         self.counters.drop("send_failed")
         if self._join is not None and address == self._join[0] and self.joined is True:
+            if self._just_joined and not restarted:  # what was sent before this join, given up late
+                # (a restart fails what was outstanding at once, and is news whenever it comes)
+                self.counters.incr("earlier_give_ups")
+                return []
             return self._lose_manager(reason)  # which says so: the give-up is not said twice
         return self._undeliverable(address, reason)
 

@@ -21,6 +21,7 @@ from appliance.ipc import Message, NetMsg, Output, Recipient, Transmission
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
 from appliance.net import Delivered, Endpoint
 from appliance.net.address import BadAddress, parse_address
+from appliance.net.sender import RESTARTED
 from appliance.runtime.core import MALFORMED
 from appliance.runtime.counters import Counters
 from appliance.runtime.network import NetworkCore
@@ -233,7 +234,7 @@ class NetworkManager:
                 if outputs is None:
                     continue
             else:  # SendFailed
-                outputs = self.core.transmission_failed(event.peer, event.reason)
+                outputs = self.core.transmission_failed(event.peer, event.reason, event.reason == RESTARTED)
             out.extend(self._route(outputs, now, local))
         return out
 
