@@ -79,7 +79,7 @@ class NetMsg(_LayeredType):
     JOIN_NETWORK = 111  # (rtm address, EnsembleDescription wire dict): ask to join
     JOIN_RESULT = 112  # (accepted, reason, {ensemble: address}) from the RTM
     CLOCK_REPLY = 113  # (t1, t2): the probe's send time echoed, the RTM's clock when it answered
-    REJOIN = 114  # (name, join nonce, reason): the RTM has no such member (it forgot it): join again
+    REJOIN = 114  # (name, join nonce, reason, it accepted that join): the RTM has no such member: join again
     REMOVE_ROUTES = 115  # [ensemble names]: members gone (local only, from the RTM core)
     FORWARD = 120  # (ensemble name, [Message]): deliver to that ensemble's processes
     REPORT = 121  # [Message] for the runtime manager, wherever it is

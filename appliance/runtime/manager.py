@@ -87,6 +87,9 @@ class RuntimeManagerCore(Core):
         #: and the nonce of the join it was accepted with (its heartbeats and LEAVE carry it).
         self._silent: Dict[str, int] = {}
         self._nonces: Dict[str, str] = {}
+        #: The nonces of the joins it accepted (the newest): a REJOIN says whether it numbered
+        #: the apps of the join it answers, so the ensemble knows whether to forget them.
+        self._accepted: OrderedDict[str, None] = OrderedDict()
         self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
         #: Status requests relayed to the members: relay id -> the client's request id.
         self._relays: OrderedDict[Any, Any] = OrderedDict()
@@ -148,6 +151,9 @@ class RuntimeManagerCore(Core):
                 out.extend(self._ensembles_lost([name], "ensemble %s joined again (it restarted, or lost the "
                                                 "runtime manager)" % name, running_app_fails=True))
             self._nonces[name] = nonce
+            self._accepted[nonce] = None
+            while len(self._accepted) > 2 * self.max_members:
+                self._accepted.popitem(last=False)
         # The joiner learns the runtime manager's route only: the routes to other members
         # travel with the deployment that needs them (a member tells nobody about the
         # others, so a join costs the same with 3 members or 3,000).
@@ -176,7 +182,7 @@ class RuntimeManagerCore(Core):
         if not isinstance(address, str):
             return []
         rejoin = Message(NetMsg.REJOIN, (name, nonce, "the runtime manager at %s has no member %s at %s" % (
-            self.address, name, address)), Recipient.NETWORK)
+            self.address, name, address), isinstance(nonce, str) and nonce in self._accepted), Recipient.NETWORK)
         return [Message(NetMsg.FORWARD_TO_ADDRESS, (address, [rejoin]), Recipient.NETWORK)]
 
     def _leave(self, payload: Any, now: int) -> List[Output]:

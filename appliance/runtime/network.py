@@ -194,6 +194,9 @@ class NetworkCore(AppCore):
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""  # the last refusal logged: the same one again is not
         self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
+        #: Whether the next accepted join forgets the apps removed here: not after a REJOIN from
+        #: the manager that accepted the join it answers (it numbered them, and goes on numbering).
+        self._forget_at_join = True
         self._just_joined = False  # within EARLIER_GIVE_UPS of the current join
         #: This ensemble's clock offset to the runtime manager's (ours minus theirs) and the
         #: round trip it was measured over, once measured.
@@ -370,9 +373,11 @@ class NetworkCore(AppCore):
                 self.log.warning("%s: joined the runtime manager after %d attempts", self.ensemble,
                                  self._join_attempts)
             if not joined_before and not self.hosts_runtime_manager:
-                self.retired.clear()  # a new join: what was removed here may be numbered afresh
-                out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
-                out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
+                if self._forget_at_join:  # perhaps a new manager: what was removed here may be numbered afresh
+                    self.retired.clear()
+                    out.append(Message(SyncMsg.FORGET_APPS, None, Recipient.INPUT_TOKENS))
+                    out.append(Message(ExecuteMsg.FORGET_APPS, None, Recipient.EXECUTE))
+                self._forget_at_join = True
                 self._probes = []
                 out.extend(self._probe_clock(now))
                 self._heartbeats += 1
@@ -400,10 +405,12 @@ class NetworkCore(AppCore):
         return self._transmit({self.runtime_manager: [beat]}, reliable=True)
 
     def _rejoin(self, payload: Any, now: int) -> List[Output]:
-        name, nonce, reason = payload
+        name, nonce, reason, same_manager = payload
         if name != self.ensemble or nonce != self.join_nonce:  # for another ensemble, or an earlier join
             self.counters.incr("refused.stale_rejoin")
             return []
+        if self.joined is True:  # the manager that accepted this join numbered the apps removed here
+            self._forget_at_join = same_manager is not True  # and goes on: a late deploy of one stays refused
         return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
 
     def _lose_manager(self, why: str) -> List[Output]:

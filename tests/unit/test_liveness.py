@@ -79,8 +79,8 @@ def test_a_leave_or_heartbeat_for_another_address_changes_nothing():
     [reply] = m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:impostor", "n-1"))
     address, [rejoin] = reply.payload
     assert reply.msg_type is NetMsg.FORWARD_TO_ADDRESS and address == "sim:impostor"
-    name, nonce, reason = rejoin.payload  # naming the ensemble and the join it answers
-    assert rejoin.msg_type is NetMsg.REJOIN and (name, nonce) == ("e1", "n-1")
+    name, nonce, reason, known = rejoin.payload  # naming the ensemble and the join it answers
+    assert rejoin.msg_type is NetMsg.REJOIN and (name, nonce, known) == ("e1", "n-1", False)
     assert "has no member e1 at sim:impostor" in reason
     # a heartbeat from before the member's current join changes nothing, and is not answered
     assert m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", "an earlier join")) == []
@@ -212,8 +212,8 @@ def test_a_manager_given_up_on_removes_the_app_here_and_the_ensemble_joins_again
     assert _sent(e.wait(HEARTBEAT_INTERVAL), RuntimeMsg.HEARTBEAT)
 
 
-def _rejoin(name, nonce):
-    return Message(NetMsg.REJOIN, (name, nonce, "no member %s" % name), Recipient.NETWORK)
+def _rejoin(name, nonce, known=False):
+    return Message(NetMsg.REJOIN, (name, nonce, "no member %s" % name, known), Recipient.NETWORK)
 
 
 def test_rejoin_is_taken_only_from_the_runtime_manager_for_this_ensemble_and_its_current_join():
@@ -318,3 +318,23 @@ def test_a_give_up_soon_after_a_join_is_of_what_was_sent_before_it_and_loses_not
     e.wait(EARLIER_GIVE_UPS)
     assert _sent(e.core.transmission_failed(RTM, "retry limit"), RuntimeMsg.JOIN)  # later: a loss
     assert e.core.joined is None and e.core.app is None
+
+
+def test_a_rejoin_from_the_manager_that_accepted_the_join_keeps_a_late_deploy_of_a_removed_app_refused():
+    m = _manager()
+    _join_with(m, "e1", "n-1")
+    m.send(RuntimeMsg.LEAVE, ("e1", "sim:e1", "n-1"))  # dropped (as if silent)
+    [reply] = m.send(RuntimeMsg.HEARTBEAT, ("e1", "sim:e1", "n-1"))
+    [rejoin] = reply.payload[1]
+    assert rejoin.payload[3] is True  # it accepted that join: it numbered its apps
+    e = Member()
+    e.answer_join()
+    e.core.handle(Message(NetMsg.REMOVE_SQS, "app-1", Recipient.NETWORK), 0)  # overtook its deploy
+    assert _sent(e.core.deliver([_rejoin("e1", e.core.join_nonce, known=True)], RTM, 0), RuntimeMsg.JOIN)
+    assert not [m for m in e.answer_join() if isinstance(m, Message) and m.msg_type is SyncMsg.FORGET_APPS]
+    e.core.handle(Message(NetMsg.INSTANTIATE_SQS, ("app-1", [], {}), Recipient.NETWORK), 0)
+    assert e.core.app is None  # the late deploy stays refused
+    # a REJOIN from a manager that never accepted the join (it restarted) forgets them
+    e.wait(HEARTBEAT_INTERVAL)
+    assert _sent(e.core.deliver([_rejoin("e1", e.core.join_nonce)], RTM, 0), RuntimeMsg.JOIN)
+    assert [m for m in e.answer_join() if isinstance(m, Message) and m.msg_type is SyncMsg.FORGET_APPS]
