@@ -17,36 +17,59 @@ from appliance.ipc.shmqueue import remove_orphans
 WAIT = 60.0
 
 
+class _Lines:
+    """The lines a pipe brought so far, read from its descriptor (select() does not see
+    lines a file object's readline already buffered)."""
+
+    def __init__(self, stream):
+        self.fd = stream.fileno()
+        self.lines = []
+        self._partial = b""  # the start of a line not yet ended
+
+    def first(self, matches, seconds, argv, what):
+        """The first line ``matches`` accepts, waiting up to ``seconds`` for it."""
+        deadline = time.monotonic() + seconds
+        while True:
+            for line in self.lines:
+                if matches(line):
+                    return line
+            remaining = deadline - time.monotonic()
+            if remaining <= 0 or not select.select([self.fd], [], [], remaining)[0]:
+                raise AssertionError("%s printed no %s; it printed %r" % (argv, what, self.lines))
+            chunk = os.read(self.fd, 1 << 16)
+            if not chunk:
+                raise AssertionError("%s ended without %s; it printed %r" % (argv, what, self.lines))
+            *complete, self._partial = (self._partial + chunk).split(b"\n")
+            self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+
+    def text(self):
+        return "".join(line + "\n" for line in self.lines) + self._partial.decode("utf-8", "replace")
+
+
 class Command:
-    """A started ``appliance`` command whose stdout lines can be awaited."""
+    """A started ``appliance`` command whose stdout and stderr lines can be awaited."""
 
     def __init__(self, *argv, cwd=None, new_session=False):
         self.argv = argv
         self.process = subprocess.Popen([sys.executable, "-m", "appliance", *argv], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, cwd=cwd, text=True, bufsize=1,
                                         start_new_session=new_session)
-        self.lines = []
-        self._partial = b""  # the start of a line not yet ended
+        self._out = _Lines(self.process.stdout)
+        self._err = _Lines(self.process.stderr)
+
+    @property
+    def lines(self):
+        """Its stdout lines read so far."""
+        return self._out.lines
 
     def line_starting(self, prefix, seconds=WAIT):
-        """The first stdout line that starts with ``prefix`` (waiting for it). Read from the
-        descriptor, not the file object: select() does not see lines a readline buffered."""
-        deadline = time.monotonic() + seconds
-        fd = self.process.stdout.fileno()
-        while True:
-            for line in self.lines:
-                if line.startswith(prefix):
-                    return line
-            remaining = deadline - time.monotonic()
-            if remaining <= 0 or not select.select([fd], [], [], remaining)[0]:
-                raise AssertionError("%s printed no line starting %r; it printed %r" % (self.argv, prefix,
-                                                                                         self.lines))
-            chunk = os.read(fd, 1 << 16)
-            if not chunk:
-                raise AssertionError("%s ended (%s) without a line starting %r; stderr: %s" % (
-                    self.argv, self.process.wait(), prefix, self.process.stderr.read()))
-            *complete, self._partial = (self._partial + chunk).split(b"\n")
-            self.lines.extend(line.decode("utf-8", "replace") for line in complete)
+        """The first stdout line that starts with ``prefix`` (waiting for it)."""
+        return self._out.first(lambda line: line.startswith(prefix), seconds, self.argv,
+                               "line starting %r" % prefix)
+
+    def stderr_line_containing(self, text, seconds=WAIT):
+        """The first stderr line holding ``text`` (waiting for it; ``finish`` still has all of stderr)."""
+        return self._err.first(lambda line: text in line, seconds, self.argv, "stderr line with %r" % text)
 
     def address(self):
         """The address from its first line: ``... at HOST:PORT[, ...]``."""
@@ -55,8 +78,7 @@ class Command:
     def finish(self, seconds=WAIT):
         """Wait for it to exit; (status, all of stdout, stderr)."""
         out, err = self.process.communicate(timeout=seconds)
-        read = "".join(line + "\n" for line in self.lines) + self._partial.decode("utf-8", "replace")
-        return self.process.returncode, read + out, err
+        return self.process.returncode, self._out.text() + out, self._err.text() + err
 
     def stop(self):
         if self.process.poll() is None:

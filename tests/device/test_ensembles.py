@@ -263,10 +263,7 @@ def test_an_ensemble_started_before_its_manager_keeps_asking_and_joins_once_it_i
     early = commands("ensemble", "--name", "early", "--rtm", address, "--listen", "127.0.0.1:0")
     early.address()
     # Its first wait for an answer runs out (1 s); it says so once, and asks again.
-    waiting = early.process.stderr.readline()
-    while "no answer from the runtime manager" not in waiting:
-        waiting = early.process.stderr.readline()
-        assert waiting, "the ensemble ended without saying it was waiting"
+    early.stderr_line_containing("no answer from the runtime manager")
     rtm = commands("rtm", "--wait", "--listen", address)
     assert rtm.line_starting("joined: early").startswith("joined: early from 127.0.0.1:")
     for command in (early, rtm):

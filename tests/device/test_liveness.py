@@ -11,15 +11,6 @@ from tests.sim.conftest import example_path
 pytestmark = pytest.mark.timeout(3 * WAIT)
 
 
-def _stderr_line_with(command, text):
-    """Read the command's stderr until a line holds ``text``; that line."""
-    while True:
-        line = command.process.stderr.readline()
-        assert line, "%s ended without saying %r" % (command.argv, text)
-        if text in line:
-            return line
-
-
 def _member(commands, address, *keys):
     """Ensemble e1 of the runtime manager at ``address``, on a free port."""
     return commands("ensemble", "--name", "e1", "--rtm", address, "--listen", "127.0.0.1:0", *keys)
@@ -42,7 +33,7 @@ def test_ensembles_join_a_restarted_runtime_manager_again(commands, tmp_path, si
     assert first.stop()[0] == 0
     again = commands("rtm", "--wait", "--listen", address, *manager_keys)
     # its next heartbeat finds the manager restarted (a new transport session): it joins again
-    line = _stderr_line_with(member, "lost the runtime manager")
+    line = member.stderr_line_containing("lost the runtime manager")
     assert "joining again" in line
     assert again.line_starting("joined: e1 from ").startswith("joined: e1 from 127.0.0.1:")
     code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.2",

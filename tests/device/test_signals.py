@@ -6,7 +6,6 @@ the group without signalling itself; every wait is for an event (a line, an exit
 """
 import contextlib
 import os
-import select
 import signal
 import subprocess
 import sys
@@ -27,30 +26,9 @@ class GroupCommand(Command):
 
     def __init__(self, *argv):
         super().__init__(*argv, new_session=True)
-        self.err_lines = []
-        self._err_partial = b""
 
     def signal_group(self, number):
         os.killpg(self.process.pid, number)
-
-    def stderr_line_containing(self, text):
-        """The first stderr line holding ``text`` (waiting for it; ``finish`` still has all of stderr).
-        Read from the descriptor: select() does not see lines a readline buffered."""
-        fd = self.process.stderr.fileno()
-        while True:
-            for line in self.err_lines:
-                if text in line:
-                    return line
-            ready = select.select([fd], [], [], WAIT)[0]
-            assert ready, "%s wrote no stderr line with %r" % (self.argv, text)
-            chunk = os.read(fd, 1 << 16)
-            assert chunk, "%s ended (%s) without a stderr line with %r" % (self.argv, self.process.wait(), text)
-            *complete, self._err_partial = (self._err_partial + chunk).split(b"\n")
-            self.err_lines.extend(line.decode("utf-8", "replace") + "\n" for line in complete)
-
-    def finish(self, seconds=WAIT):
-        code, out, err = super().finish(seconds)
-        return code, out, "".join(self.err_lines) + self._err_partial.decode("utf-8", "replace") + err
 
 
 def _group_members(pgid):
@@ -188,7 +166,7 @@ def test_the_next_start_says_it_removed_what_a_killed_tree_left(group_commands):
     assert segments_of(name) == left  # nobody was left to remove them
     second = group_commands("ensemble", "--name", name, "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
     line = second.stderr_line_containing("shared-memory")
-    assert line == "appliance: ensemble %s: removed 3 shared-memory segment(s) a killed earlier run left\n" % name
+    assert line == "appliance: ensemble %s: removed 3 shared-memory segment(s) a killed earlier run left" % name
     process_statuses(second.address())
     assert not set(left) & set(segments_of(name))
     second.signal_group(signal.SIGTERM)
