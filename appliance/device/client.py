@@ -14,7 +14,7 @@ import selectors
 import time
 from typing import Any, Callable, Dict, List, Optional, Sequence
 
-from appliance.ipc import ClientMsg, Message
+from appliance.ipc import ClientMsg, Message, NetMsg, Recipient
 from appliance.ipc.codec import CodecError, decode_messages, encode_messages
 from appliance.ipc.shmqueue.layout import HEADER
 from appliance.ipc.shmqueue.queue import DEFAULT_CONTROL_BYTES
@@ -29,6 +29,11 @@ from appliance.program.errors import ProgramError
 #: said to the client, which would wait for an answer forever (the transport's own bound,
 #: 4 MiB, is the looser).
 MAX_REQUEST_BYTES = min(DEFAULT_CONTROL_BYTES - HEADER, TransportConfig().max_message_size)
+
+
+#: How long a closing client waits for the ensemble to take its UNSUBSCRIBE (on this host:
+#: well under a millisecond when the ensemble runs).
+UNSUBSCRIBE_SECONDS = 0.5
 
 
 class ClientError(ProgramError):
@@ -74,10 +79,13 @@ class ControlClient:
                               "host" % (self.target, exc.strerror, peer)) from None
         self.reports: List[Message] = []
         self.failure = ""
+        self.subscribed = False
 
     def send(self, *messages: Message) -> None:
         """Send ``messages`` (one transmission when they fit in one). A message the ensemble
-        could not take raises RequestTooLarge before anything is sent."""
+        could not take raises RequestTooLarge before anything is sent. A ``SUBSCRIBE`` among
+        them is undone as the client closes."""
+        self.subscribed = self.subscribed or any(m.msg_type is NetMsg.SUBSCRIBE for m in messages)
         payload = encode_messages(list(messages))
         if len(payload) <= MAX_REQUEST_BYTES:  # each message then fits too
             self.udp.send(self.target, payload, True)
@@ -153,7 +161,17 @@ class ControlClient:
                 self.failure = event.reason
 
     def close(self) -> None:
-        self.udp.close()
+        """Unsubscribe, if this client subscribed, and wait (briefly) for the ensemble to
+        have it: a client that ends without saying so keeps a place among the ensemble's
+        clients, and is sent every report, until its transport gives up on it."""
+        try:
+            if self.subscribed and not self.failure:
+                self.send(Message(NetMsg.UNSUBSCRIBE, None, Recipient.NETWORK))
+                self.wait(lambda: self.udp.endpoint.in_flight(self.target) == 0, UNSUBSCRIBE_SECONDS)
+        except (ClientError, OSError):
+            pass  # the ensemble is gone or never answered: nothing to undo there
+        finally:
+            self.udp.close()
 
     def __enter__(self) -> ControlClient:
         return self

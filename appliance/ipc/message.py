@@ -86,6 +86,7 @@ class NetMsg(_LayeredType):
     FORWARD_TO_ADDRESS = 122  # (address, [Message]): reply to an ensemble not yet routed (join)
     STATUS = 130  # request id
     SUBSCRIBE = 131  # None: the client that sends it hears this ensemble's ClientMsg reports
+    UNSUBSCRIBE = 132  # None: it no longer does (a command sends it as it ends)
     SIGNED = 140  # (body, signature): control from the runtime manager, signed (runtime/signing.py)
     END = 200
 

@@ -50,13 +50,15 @@ _FROM_NETWORK = frozenset([
 #: (of the runtime manager) to deploy and tear down. Never admitted from elsewhere.
 _FROM_CLIENT = frozenset([
     SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS, RuntimeMsg.STATUS, RuntimeMsg.CLUSTER_STATUS,
-    NetMsg.SUBSCRIBE, RuntimeMsg.INSTANTIATE_AND_MAP, RuntimeMsg.TEARDOWN,
+    NetMsg.SUBSCRIBE, NetMsg.UNSUBSCRIBE, RuntimeMsg.INSTANTIATE_AND_MAP, RuntimeMsg.TEARDOWN,
 ])
 _STATUS_REQUESTS = frozenset([SyncMsg.STATUS, ExecuteMsg.STATUS, NetMsg.STATUS, RuntimeMsg.STATUS,
                               RuntimeMsg.CLUSTER_STATUS])
-#: Clients that hear the reports at once (the newest kept), and status requests whose
-#: answers are still awaited (the newest kept).
-MAX_CLIENTS = 8
+#: Clients subscribed to the reports at once (the newest kept), and status requests whose
+#: answers are still awaited (the newest kept). A client leaves the table when it
+#: unsubscribes (a command does as it ends) or the transport gives up on it, so only as
+#: many clients as run at once hold a place: far fewer than this.
+MAX_CLIENTS = 64
 MAX_PENDING_STATUS = 256
 #: Where a status answer goes when the runtime manager relayed the request.
 _TO_RUNTIME_MANAGER = ""
@@ -539,10 +541,15 @@ class NetworkCore(AppCore):
 
     def _client_request(self, message: Message, source: str, now: int) -> List[Output]:
         kind = message.msg_type
-        self._remember(self.clients, source, None, MAX_CLIENTS)
         if kind is NetMsg.SUBSCRIBE:  # the runtime manager tells the new client how things stand
+            if len(self.clients) >= MAX_CLIENTS and source not in self.clients:
+                self.counters.incr("clients_evicted")
+            self._remember(self.clients, source, None, MAX_CLIENTS)
             if self.hosts_runtime_manager:
                 return [Message(RuntimeMsg.SUBSCRIBED, None, Recipient.RUNTIME_MANAGER)]
+            return []
+        if kind is NetMsg.UNSUBSCRIBE:
+            self.clients.pop(source, None)
             return []
         if kind in _STATUS_REQUESTS:
             self._remember(self._pending_status, _key(message.payload), source, MAX_PENDING_STATUS)
@@ -648,6 +655,8 @@ class NetworkCore(AppCore):
         """The transport gave up on a reliable transmission: count it and say so. Given
         up on the runtime manager, this ensemble lost it (the heartbeat makes sure it
         finds out): it joins again."""
+        if self._client_gone(address):
+            return []
         self.counters.drop("send_failed")
         if self._join is not None and address == self._join[0] and self.joined is True:
             if self._just_joined and not restarted:  # what was sent before this join, given up late
@@ -656,6 +665,18 @@ class NetworkCore(AppCore):
                 return []
             return self._lose_manager(reason)  # which says so: the give-up is not said twice
         return self._undeliverable(address, reason)
+
+    def _client_gone(self, address: str) -> bool:
+        """Whether ``address`` is a client of the local control channel, which the transport
+        gave up on: a command that ended without unsubscribing (killed), or before its status
+        answer came. It is forgotten (``clients_gone``); nothing was lost that anyone awaits."""
+        if address not in self.clients and address not in self._pending_status.values():
+            return False
+        self.clients.pop(address, None)
+        for request in [r for r, to in self._pending_status.items() if to == address]:
+            del self._pending_status[request]
+        self.counters.incr("clients_gone")
+        return True
 
     def _undeliverable(self, address: str, reason: str) -> List[Output]:
         """Log it (once per address until it is heard from again; while joining, the
@@ -680,6 +701,8 @@ class NetworkCore(AppCore):
     def unsendable(self, transmission: Transmission, reason: str) -> List[Output]:
         """A transmission the codec or the transport refused outright. Tokens whose
         value cannot cross the network are the producing SQ's error, reported as such."""
+        if self._client_gone(transmission.address):
+            return []
         self.counters.drop("unsendable", len(transmission.messages))
         if not transmission.origin:
             return self._undeliverable(transmission.address, reason)

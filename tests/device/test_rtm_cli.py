@@ -172,3 +172,24 @@ def test_an_app_without_a_duration_runs_until_teardown_removes_it(commands):
     code, _, stderr = commands("teardown", "--rtm", address).finish()
     assert code == 2 and "(app main-1 finished)" in stderr
     assert rtm.stop()[0] == 0
+
+
+def test_commands_that_come_and_go_leave_the_rtm_command_hearing_every_app(commands, tmp_path):
+    # Each command used to take a place among the manager's 8 clients and keep it after it
+    # ended: the ninth pushed out rtm's own subscription, which then heard nothing more.
+    out = tmp_path / "outputs.jsonl"
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0", "--out", str(out))
+    address = rtm.address()
+    for _ in range(9):
+        code, _, stderr = commands("status", "--rtm", address).finish()
+        assert code == 0, stderr
+    code, _, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address, "--duration", "0.3").finish()
+    assert code == 0, stderr
+    rtm.line_starting("app main-1: finished")
+    assert len(out.read_text().splitlines()) == 30
+    code, stdout, stderr = commands("status", "--rtm", address, "--json").finish()
+    assert code == 0, stderr
+    network = json.loads(stdout)["network"]
+    assert len(network["clients"]) == 1  # rtm's own: the commands that ended unsubscribed
+    assert network["counters"].get("dropped.send_failed", 0) == 0
+    assert rtm.stop()[0] == 0
