@@ -700,9 +700,9 @@ class NetworkCore(AppCore):
 
     def unsendable(self, transmission: Transmission, reason: str) -> List[Output]:
         """A transmission the codec or the transport refused outright. Tokens whose
-        value cannot cross the network are the producing SQ's error, reported as such."""
-        if self._client_gone(transmission.address):
-            return []
+        value cannot cross the network are the producing SQ's error, reported as such.
+        (One to a client is not its end: a client slow to take a burst is still there, and
+        one that is gone is found by the transport's give-up.)"""
         self.counters.drop("unsendable", len(transmission.messages))
         if not transmission.origin:
             return self._undeliverable(transmission.address, reason)
