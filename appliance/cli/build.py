@@ -22,8 +22,8 @@ def add_parser(sub) -> None:
                        description="Build PROGRAM.py (its @graph function, or the one named after ':') "
                        "into a versioned, validated graph file.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", metavar="PROGRAM.py[:graph_name]")
-    p.add_argument("-o", "--output", metavar="GRAPH.json",
+    p.add_argument("program", metavar="PROGRAM.py[:graph_name]", type=values.file_name)
+    p.add_argument("-o", "--output", metavar="GRAPH.json", type=values.file_name,
                    help="where to write the graph (default: PROGRAM.json, or PROGRAM.graph_name.json, here)")
     p.set_defaults(run=run)
 
@@ -39,8 +39,8 @@ def run(args: argparse.Namespace) -> int:
     graph = load_program(args.program)
     for warning in warnings_for(graph):
         print("appliance build: warning: %s" % warning, file=sys.stderr)
-    path = args.output or default_output(args.program)
-    with values.open_for_writing(path, "-o" if args.output else "output") as out:
+    path = default_output(args.program) if args.output is None else args.output
+    with values.OutputFile(path, "output" if args.output is None else "-o") as out:
         out.write(graphfile.dumps(graph))
     print("built graph %s: %d SQs, %d arcs, %d outputs -> %s"
           % (graph.name, len(graph.sqs), len(graph.arcs), len(graph.outputs), path))

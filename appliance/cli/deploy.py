@@ -34,7 +34,7 @@ def add_parser(sub) -> None:
                        description="Send PROGRAM to the runtime manager on this host, which maps it onto its "
                        "ensembles, deploys it and starts it.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
+    p.add_argument("program", metavar="PROGRAM", type=values.file_name, help="PROGRAM.py[:graph_name] or GRAPH.json")
     add_client_flags(p)
     p.add_argument("--duration", type=values.seconds, metavar="SECONDS",
                    help="how long the streams sample (default: until torn down)")

@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 import logging
 
+from appliance.cli import values
 from appliance.device.run import Running, settings_from
 
 EXAMPLES = """examples:
@@ -25,8 +26,9 @@ def add_device_options(p: argparse.ArgumentParser) -> None:
                    help="the UDP address to bind (default 0.0.0.0:8225; port 0: any free port)")
     p.add_argument("--advertise", metavar="HOST:PORT",
                    help="the address the others reach it at (needed with a wildcard --listen)")
-    p.add_argument("--config", metavar="FILE", help="a JSON file with these settings as keys (flags win)")
-    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE",
+    p.add_argument("--config", metavar="FILE", type=values.file_name,
+                   help="a JSON file with these settings as keys (flags win)")
+    p.add_argument("--cluster-key", dest="cluster_key", metavar="FILE", type=values.file_name,
                    help="the cluster key (appliance keygen): needed off loopback")
 
 
@@ -37,7 +39,7 @@ def add_parser(sub) -> None:
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_options(p)
     p.add_argument("--rtm", metavar="HOST:PORT", help="the runtime manager's address")
-    p.add_argument("--manager-public-key", dest="manager_public_key", metavar="FILE",
+    p.add_argument("--manager-public-key", dest="manager_public_key", metavar="FILE", type=values.file_name,
                    help="the runtime manager's public key: control it did not sign is refused")
     p.set_defaults(run=run)
 

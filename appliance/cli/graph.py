@@ -4,6 +4,7 @@ from __future__ import annotations
 import argparse
 from typing import Dict, Optional
 
+from appliance.cli import values
 from appliance.cli.errors import UsageError
 from appliance.cli.simulate import load_graph
 from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
@@ -27,8 +28,9 @@ def add_parser(sub) -> None:
                        description="Show PROGRAM (a .py program or a graph .json) as a listing or as "
                        "Graphviz dot text, and with a system file where each SQ would run.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
-    p.add_argument("--system", metavar="SYSTEM.json", help="the ensembles: show the mapping onto them")
+    p.add_argument("program", metavar="PROGRAM", type=values.file_name, help="PROGRAM.py[:graph_name] or GRAPH.json")
+    p.add_argument("--system", metavar="SYSTEM.json", type=values.file_name,
+                   help="the ensembles: show the mapping onto them")
     p.add_argument("--mapping", choices=tuple(STRATEGIES),
                    help="how SQs are placed, as for simulate (default %s; needs --system)" % DEFAULT_STRATEGY)
     p.add_argument("--seed", type=int, metavar="S", help="seed of the mapping, as for simulate (default 0; "
@@ -41,7 +43,7 @@ def add_parser(sub) -> None:
 def run(args: argparse.Namespace) -> int:
     graph = load_graph(args.program)
     mapping: Optional[Dict[str, str]] = None
-    if args.system:
+    if args.system is not None:
         mapping = simulated_mapping(graph, load_system(args.system), args.mapping or DEFAULT_STRATEGY, args.seed or 0)
     elif args.mapping is not None or args.seed is not None:
         raise UsageError("--mapping and --seed place the SQs on a system: give --system SYSTEM.json too")

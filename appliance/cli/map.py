@@ -5,6 +5,7 @@ import argparse
 import json
 from typing import Any, Dict, List
 
+from appliance.cli import values
 from appliance.cli.simulate import load_graph
 from appliance.mapping import DEFAULT_STRATEGY, STRATEGIES
 from appliance.mapping.measure import cross_arcs, loads
@@ -30,8 +31,9 @@ def add_parser(sub) -> None:
                        "SYSTEM.json and print where each SQ runs, how many arcs cross the network, and "
                        "each ensemble's load against its capacity.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
-    p.add_argument("--system", metavar="SYSTEM.json", required=True, help="the ensembles to map onto")
+    p.add_argument("program", metavar="PROGRAM", type=values.file_name, help="PROGRAM.py[:graph_name] or GRAPH.json")
+    p.add_argument("--system", metavar="SYSTEM.json", type=values.file_name, required=True,
+                   help="the ensembles to map onto")
     p.add_argument("--strategy", "--mapping", dest="strategy", choices=tuple(STRATEGIES), default=DEFAULT_STRATEGY,
                    help="the mapper (default %s)" % DEFAULT_STRATEGY)
     p.add_argument("--seed", type=int, default=0, metavar="S", help="seed of the random mapper (default 0)")

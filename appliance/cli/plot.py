@@ -15,6 +15,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import Any, Dict, List, Tuple
 
+from appliance.cli import values
 from appliance.cli.errors import UsageError
 
 EXAMPLES = """examples:
@@ -47,8 +48,9 @@ def add_parser(sub) -> None:
                        description="Plot each output stream of OUTPUTS.jsonl (what `appliance simulate --out` "
                        "writes): its values over time and its end-to-end latency.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("records", metavar="OUTPUTS.jsonl", help="output records, one JSON object a line")
-    p.add_argument("-o", "--output", metavar="PLOT.png",
+    p.add_argument("records", metavar="OUTPUTS.jsonl", type=values.file_name,
+                   help="output records, one JSON object a line")
+    p.add_argument("-o", "--output", metavar="PLOT.png", type=values.file_name,
                    help="where to write the picture; the extension says the format "
                    "(default: OUTPUTS.png beside the records)")
     p.set_defaults(run=run)
@@ -120,15 +122,15 @@ def draw(figure: Any, streams: Dict[Stream, List[Record]]) -> None:
     from matplotlib.ticker import MaxNLocator  # a figure means matplotlib is there
     width = bin_width(streams)
     axes = figure.subplots(len(streams), 2, squeeze=False, sharex=True)
-    for (values, latency), ((sq, port), records) in zip(axes, streams.items()):
+    for (panel, latency), ((sq, port), records) in zip(axes, streams.items()):
         numbers = [r for r in records if is_number(r.value)]
         others = Counter(r.start // width for r in records if not is_number(r.value))
-        values.set_title("%s:%d values" % (sq, port))
+        panel.set_title("%s:%d values" % (sq, port))
         if numbers:
-            values.plot([r.start / 1e6 for r in numbers], [r.value for r in numbers], marker=".", linewidth=1)
-            values.set_ylabel("value")
+            panel.plot([r.start / 1e6 for r in numbers], [r.value for r in numbers], marker=".", linewidth=1)
+            panel.set_ylabel("value")
         if others:
-            counts = values.twinx() if numbers else values
+            counts = panel.twinx() if numbers else panel
             bins = sorted(others)
             counts.bar([b * width / 1e6 for b in bins], [others[b] for b in bins], width=0.9 * width / 1e6,
                        align="edge", color="tab:orange", alpha=0.6)
@@ -148,7 +150,7 @@ def run(args: argparse.Namespace) -> int:
         from matplotlib.figure import Figure
     except ImportError:
         raise UsageError("matplotlib is not installed; get it with: pip install 'appliance[plot]'") from None
-    output = args.output or os.path.splitext(args.records)[0] + ".png"
+    output = os.path.splitext(args.records)[0] + ".png" if args.output is None else args.output
     kind = os.path.splitext(output)[1][1:].lower()
     formats = FigureCanvasAgg.get_supported_filetypes()
     if kind not in formats:

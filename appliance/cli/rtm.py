@@ -3,7 +3,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import os
 import socket
 import sys
 from typing import Any, Callable, Dict, Optional, Set, Tuple
@@ -49,10 +48,11 @@ def add_parser(sub) -> None:
                        "them, deploys, starts, logs the outputs and tears down.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     add_device_options(p)
-    p.add_argument("--manager-key", dest="manager_key", metavar="FILE",
+    p.add_argument("--manager-key", dest="manager_key", metavar="FILE", type=values.file_name,
                    help="the manager's private key (appliance keygen): it signs what changes an ensemble")
     what = p.add_mutually_exclusive_group()
-    what.add_argument("--graph", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json to run")
+    what.add_argument("--graph", metavar="PROGRAM", type=values.file_name,
+                      help="PROGRAM.py[:graph_name] or GRAPH.json to run")
     what.add_argument("--wait", action="store_true", help="run no program: take deployments until stopped")
     p.add_argument("--expect", type=values.counted("ensembles", 0, 4096), default=1, metavar="N",
                    help="ensembles to wait for before deploying (default 1)")
@@ -61,14 +61,15 @@ def add_parser(sub) -> None:
     p.add_argument("--duration", type=values.seconds, default=10.0, metavar="SECONDS",
                    help="how long the streams sample (default 10)")
     add_run_flags(p)
-    p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output record here as a JSON line")
+    p.add_argument("--out", metavar="OUTPUTS.jsonl", type=values.file_name,
+                   help="write every output record here as a JSON line")
     p.set_defaults(run=run, name=None)
 
 
 def run(args: argparse.Namespace) -> int:
-    if not args.graph and not args.wait:
+    if args.graph is None and not args.wait:
         raise UsageError("give --graph PROGRAM to run, or --wait to take deployments later")
-    graph = load_to_run(args.graph, "rtm") if args.graph else None
+    graph = load_to_run(args.graph, "rtm") if args.graph is not None else None
     options = run_options(args, int(round(args.duration * 1e6)))
     if graph is not None:
         deployment(graph, options, args.graph)  # too large to deploy: said before anything starts
@@ -76,7 +77,7 @@ def run(args: argparse.Namespace) -> int:
     settings, sock = settings_from(flags, args.config, hosts_runtime_manager=True,
                                    log_level=logging.DEBUG if args.debug else logging.WARNING,
                                    default_name=DEFAULT_NAME)
-    out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
+    out = values.output_or_nowhere(args.out, "--out")
     with out:
         return run_program(settings, sock, graph, options, args.expect, args.join_timeout, JsonLinesWriter(out),
                            args.out, args.debug, "rtm", flush=out.flush)

@@ -5,7 +5,7 @@ import argparse
 import json
 import os
 import sys
-from typing import IO, Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional
 
 from appliance.cli import report, values
 from appliance.cli.errors import UsageError
@@ -37,11 +37,12 @@ def add_parser(sub) -> None:
                        description="Run PROGRAM (a .py program or a graph .json) on simulated ensembles "
                        "joined to a simulated runtime manager, over a seeded simulated network.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("program", metavar="PROGRAM", help="PROGRAM.py[:graph_name] or GRAPH.json")
+    p.add_argument("program", metavar="PROGRAM", type=values.file_name, help="PROGRAM.py[:graph_name] or GRAPH.json")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--ensembles", type=values.counted("ensembles", 1, MAX_ENSEMBLES), metavar="N",
                      help="N ensembles without components (default 3, at most %d)" % MAX_ENSEMBLES)
-    who.add_argument("--system", metavar="SYSTEM.json", help="the ensembles and their components")
+    who.add_argument("--system", metavar="SYSTEM.json", type=values.file_name,
+                     help="the ensembles and their components")
     p.add_argument("--duration", type=values.seconds, default=1.0, metavar="SECONDS",
                    help="how long the streams sample, in simulated seconds (default 1)")
     p.add_argument("--latency-ms", type=values.delay_ms, default=1.0, metavar="L",
@@ -60,10 +61,11 @@ def add_parser(sub) -> None:
                    help="leave each ensemble's clock up to S ms off the runtime manager's, drifting up to "
                    "100 ppm (seeded; default 0: synchronised)")
     add_run_flags(p, seed_help="seed for the network and the mapping (default 0)")
-    p.add_argument("--sysfs-root", dest="sysfs_root", metavar="DIR",
+    p.add_argument("--sysfs-root", dest="sysfs_root", metavar="DIR", type=values.file_name,
                    help="sysfs: drivers read DIR/sys/... (default: they are simulated)")
-    p.add_argument("--out", metavar="OUTPUTS.jsonl", help="write every output token here as a JSON line")
-    p.add_argument("--summary-json", metavar="FILE",
+    p.add_argument("--out", metavar="OUTPUTS.jsonl", type=values.file_name,
+                   help="write every output token here as a JSON line")
+    p.add_argument("--summary-json", metavar="FILE", type=values.file_name,
                    help="write the summary (with the run's options, seed and graph sha256) as JSON")
     p.set_defaults(run=run)
 
@@ -85,7 +87,7 @@ def load_to_run(target: str, command: str) -> Graph:
 
 
 def _ensembles(args: argparse.Namespace) -> List[EnsembleDescription]:
-    if args.system:
+    if args.system is not None:
         return load_system(args.system)
     return numbered_ensembles(3 if args.ensembles is None else args.ensembles)
 
@@ -98,14 +100,14 @@ def run(args: argparse.Namespace) -> int:
     impairment = Impairment(latency=int(round(args.latency_ms * 1000)), jitter=int(round(args.jitter_ms * 1000)),
                             loss=args.loss, duplicate=args.duplicate, reorder=args.reorder, corrupt=args.corrupt)
     options = run_options(args, max(1, int(round(args.duration * 1e6))))
-    out = values.open_for_writing(args.out, "--out") if args.out else open(os.devnull, "w")  # noqa: SIM115
-    summary_file: Optional[IO[str]] = None
+    out = values.output_or_nowhere(args.out, "--out")
+    summary_file: Optional[values.OutputFile] = None
     # Modules next to the program (or graph file) import on the simulated ensembles, as at build time.
     program_dir = os.path.dirname(os.path.abspath(split_target(args.program)[0]))
     sys.path.insert(0, program_dir)
     try:
-        if args.summary_json:
-            summary_file = values.open_for_writing(args.summary_json, "--summary-json")
+        if args.summary_json is not None:
+            summary_file = values.OutputFile(args.summary_json, "--summary-json")
         progress = _progress_bar if sys.stderr.isatty() else None
         result = simulate(graph, ensembles, options, impairment, sink=JsonLinesWriter(out), progress=progress,
                           clock_skew=int(round(args.clock_skew_ms * 1000)), sysfs_root=args.sysfs_root)

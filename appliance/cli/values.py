@@ -9,7 +9,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
-from typing import IO, Callable
+from typing import IO, Callable, Optional
 
 from appliance.cli.errors import UsageError
 
@@ -40,6 +40,13 @@ delay_ms = bounded(0.0, MAX_DELAY_MS, "a number of milliseconds from 0 to %d" % 
 probability = bounded(0.0, 1.0, "a probability from 0 to 1")
 
 
+def file_name(text: str) -> str:
+    """A file's name: an empty one is refused here, not read as a flag not given."""
+    if not text:
+        raise argparse.ArgumentTypeError("is empty: give a file name")
+    return text
+
+
 def counted(what: str, low: int, high: int) -> Callable[[str], int]:
     """A whole number of ``what`` in ``[low, high]``."""
 
@@ -56,11 +63,51 @@ def counted(what: str, low: int, high: int) -> Callable[[str], int]:
     return parse
 
 
-def open_for_writing(path: str, option: str) -> IO[str]:
-    """Open an output file before any work is done, so a bad path costs nothing."""
-    if os.path.isdir(path):
-        raise UsageError("%s %s: is a directory; give a file name" % (option, path))
-    try:
-        return open(path, "w", encoding="utf-8")  # noqa: SIM115 -- the caller closes it
-    except OSError as exc:
-        raise UsageError("%s %s: cannot write: %s" % (option, path, exc.strerror)) from None
+class OutputFile:
+    """A file a command writes its results to, opened before any work is done (a bad
+    path costs nothing). Writing it can fail later too (a full disk, a file that takes
+    no writes): that ends the command with the same one line naming the flag and the
+    path, never a traceback."""
+
+    def __init__(self, path: str, option: str) -> None:
+        self.path, self.option = path, option
+        if os.path.isdir(path):
+            raise UsageError("%s %s: is a directory; give a file name" % (option, path))
+        try:
+            self._file: IO[str] = open(path, "w", encoding="utf-8")  # noqa: SIM115 -- closed by close()
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
+
+    def _cannot_write(self, exc: OSError) -> UsageError:
+        return UsageError("%s %s: cannot write: %s" % (self.option, self.path, exc.strerror or exc))
+
+    def write(self, text: str) -> None:
+        try:
+            self._file.write(text)
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
+
+    def flush(self) -> None:
+        try:
+            self._file.flush()
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
+
+    def close(self) -> None:
+        """Flushes what is buffered; the file is closed even when that fails."""
+        try:
+            self._file.close()
+        except OSError as exc:
+            raise self._cannot_write(exc) from None
+
+    def __enter__(self) -> OutputFile:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def output_or_nowhere(path: Optional[str], option: str) -> OutputFile:
+    """The output file a flag names, or the null device when the flag was not given
+    (an empty name is a bad value, not an absent flag)."""
+    return OutputFile(os.devnull if path is None else path, option)

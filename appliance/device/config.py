@@ -129,7 +129,7 @@ def merged(path: Optional[str], flags: Dict[str, Any]) -> Dict[str, Any]:
     family where a name has both) and every key file has loaded once, so a
     setting that cannot work is refused here, naming its flag or file and key.
     """
-    settings = load_config(path) if path else {}
+    settings = load_config(path) if path is not None else {}
     given = {key: value for key, value in flags.items() if value is not None}
     for key, value in given.items():
         if value == "":

@@ -67,7 +67,7 @@ class Outboxes:
         """One queue message, or halves of it until each fits its ring; a single message
         that cannot fit is dropped and counted (a token of megabytes: the SQ's doing)."""
         try:
-            queue.put(encode_messages(batch), control=control)
+            queue.put(encode_messages(batch), control=control, items=len(batch))
         except MessageTooLarge as exc:  # refused before anything was queued: safe to split
             if len(batch) > 1:
                 half = len(batch) // 2
@@ -97,10 +97,11 @@ def count_queue_drops(inbox: ShmQueue, seen: int, counters: Counters) -> int:
     """Tokens the full queue dropped for this process since ``seen``, counted where the
     app's teardown report carries them (``dropped.queue_full``); returns the new total.
 
-    Called after every ``get_many``, so it reads the total that call saw (``inbox.dropped``):
-    asking ``stats()`` would take the queue's lock once more per batch, on every hop of
-    every token."""
-    dropped = inbox.dropped
+    A queue message holds up to MAX_BATCH tokens and says how many (``items``), so the
+    count is of tokens. Called after every ``get_many``, so it reads the total that call
+    saw (``inbox.dropped_items``): asking ``stats()`` would take the queue's lock once more
+    per batch, on every hop of every token."""
+    dropped = inbox.dropped_items
     if dropped > seen:
         counters.drop("queue_full", dropped - seen)
     return dropped

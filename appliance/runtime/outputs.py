@@ -4,7 +4,7 @@ from __future__ import annotations
 import base64
 import json
 import math
-from typing import IO, Any
+from typing import Any, Protocol
 
 from appliance.runtime.app import OutputRecord
 
@@ -42,10 +42,16 @@ def record_to_json(record: OutputRecord) -> str:
     }, allow_nan=False)
 
 
+class TextSink(Protocol):
+    """Where lines go: an open text file, or a command's output file."""
+
+    def write(self, text: str) -> Any: ...
+
+
 class JsonLinesWriter:
     """Writes each record as it is logged, so a long run can be followed with ``tail -f``."""
 
-    def __init__(self, stream: IO[str]) -> None:
+    def __init__(self, stream: TextSink) -> None:
         self.stream = stream
         self.count = 0
 

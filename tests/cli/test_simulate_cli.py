@@ -28,6 +28,11 @@ RAISES = GOOD.replace("return 2 * x", "return 2 / (x % 2)")
     (["--ensembles", "100000"], "argument --ensembles"),
     (["--out", "/nonexistent/dir/o.jsonl"], "--out /nonexistent/dir/o.jsonl: cannot write"),
     (["--summary-json", "/nonexistent/s.json"], "--summary-json /nonexistent/s.json: cannot write"),
+    (["--out", "/dev/full"], "--out /dev/full: cannot write: No space left on device"),  # fails writing, not opening
+    (["--summary-json", "/dev/full"], "--summary-json /dev/full: cannot write: No space left on device"),
+    (["--out", ""], "argument --out: is empty"),  # was: no --out
+    (["--system", ""], "argument --system: is empty"),  # was: three numbered ensembles
+    (["--summary-json", ""], "argument --summary-json: is empty"),
 ])
 def test_a_bad_number_or_path_is_one_line_naming_it_and_exit_2(capsys, write_program, argv, names):
     code, out, err = run_cli(capsys, "simulate", write_program(GOOD), *argv)
@@ -52,6 +57,15 @@ def test_an_output_path_that_is_a_directory_is_refused(capsys, write_program, tm
     code, _, err = run_cli(capsys, "build", write_program(GOOD), "-o", "/nonexistent/x.json")
     assert code == 2 and err.strip() == "appliance build: error: -o /nonexistent/x.json: cannot write: " \
         "No such file or directory"
+
+
+@pytest.mark.parametrize("path", ["/dev/full", "/proc/version"])  # opens, then fails writing (as root: both)
+def test_a_graph_file_that_cannot_be_written_is_one_line(capsys, write_program, path):
+    if not os.path.exists(path):
+        pytest.skip("%s: not on this system" % path)
+    code, out, err = run_cli(capsys, "build", write_program(GOOD), "-o", path)
+    assert (code, out) == (2, "") and len(err.splitlines()) == 1
+    assert err.startswith("appliance build: error: -o %s: cannot write: " % path)
 
 
 def test_build_names_the_graph_file_after_the_program(capsys, write_program, tmp_path, monkeypatch):

@@ -77,6 +77,18 @@ def test_data_drops_oldest_first_when_full_and_counts(make_queue):
     assert q.dropped == 12
 
 
+def test_a_dropped_message_counts_the_items_its_producer_said_it_held(make_queue):
+    q = make_queue(data_bytes=1024)  # 8 records of 128 bytes
+    for i in range(10):
+        q.put(bytes([i]) * 100, items=i + 1)
+    stats = q.stats()
+    assert (stats.dropped, stats.dropped_items) == (2, 1 + 2)  # the two oldest: 1 and 2 items
+    q.get_many(100)
+    assert (q.dropped, q.dropped_items) == (2, 3)
+    with pytest.raises(ValueError, match="items"):
+        q.put(b"x", items=0)
+
+
 def test_a_data_flood_never_takes_the_room_of_control_messages(make_queue):
     q = make_queue(control_bytes=1024, data_bytes=1024)
     q.put(b"deploy", control=True)
@@ -175,8 +187,8 @@ def test_a_torn_length_word_is_refused_not_read_out_of_bounds(make_queue, ensemb
     q = make_queue(data_bytes=4096)
     q.put(b"x" * 100)
     base = 256 + q._ccap
-    struct.pack_into("=Q", q._view, base, 1 << 40)  # the record's length word, as garbage
-    with pytest.raises(QueueCorrupt, match="queue '%s/q': a data record claims 1099511627776 bytes" % ensemble):
+    struct.pack_into("=I", q._view, base, 1 << 31)  # the record's length word, as garbage
+    with pytest.raises(QueueCorrupt, match="queue '%s/q': a data record claims 2147483648 bytes" % ensemble):
         q.get(0)
 
 

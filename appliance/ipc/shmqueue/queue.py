@@ -109,6 +109,7 @@ class QueueStats(NamedTuple):
     control: int  # of which control (and system) messages
     got: int  # messages the consumer took
     dropped: int  # data messages dropped, oldest first, to make room
+    dropped_items: int  # the items those messages held (what their producers said)
     waits: int  # control puts that found no room and waited
     timeouts: int  # control puts that waited in vain (QueueFull)
     doorbells: int  # times a producer woke the consumer
@@ -155,6 +156,8 @@ class ShmQueue:
         #: finding it empty): read under the lock ``get_many`` takes anyway, so a consumer
         #: counting its losses after every batch pays no lock (no ``stats()``) for it.
         self.dropped = 0
+        #: The items those messages held, read with it.
+        self.dropped_items = 0
         _OPEN.add(self)
 
     # -- life cycle ------------------------------------------------------------
@@ -171,6 +174,8 @@ class ShmQueue:
         ``doorbell``: "eventfd" or "pipe"; default eventfd where Python has it.
         """
         ccap, dcap = (max(64, (size + 15) & ~15) for size in (control_bytes, data_bytes))
+        if max(ccap, dcap) > layout.MAX_RING:
+            raise ValueError("a ring holds 4 GiB at most, not %d bytes" % max(ccap, dcap))
         if not control_timeout > 0:
             raise ValueError("control_timeout must be positive, not %r" % (control_timeout,))
         name = segment_name(ensemble, queue)
@@ -276,8 +281,9 @@ class ShmQueue:
 
     # -- producers -------------------------------------------------------------
 
-    def put(self, data: bytes, control: bool = False, timeout: Optional[float] = None) -> None:
+    def put(self, data: bytes, control: bool = False, timeout: Optional[float] = None, items: int = 1) -> None:
         """Queue one message. ``control=True`` for control- and system-layer messages.
+        ``items``: what the message holds (a batch of tokens), counted if it is dropped.
 
         Data: never waits; drops the oldest data messages if it must. Control:
         waits for room up to ``timeout`` seconds (None: the queue's control
@@ -286,14 +292,16 @@ class ShmQueue:
         """
         if (len(data) + 31) & -16 > (self._ccap if control else self._dcap):
             raise self._too_large(len(data), control)
+        if not 0 < items < 1 << 32:
+            raise ValueError("items must be from 1 to 2**32-1, not %r" % (items,))
         with self._thread_lock:  # the lock, inlined: this runs for every message
             if self._closed:
                 raise self._closed_error()
             flock(self._fd, LOCK_EX)
             try:
-                rung = self._append(data, control)
+                rung = self._append(data, control, items)
                 if rung is None:
-                    rung = self._append_after_room(data, timeout)
+                    rung = self._append_after_room(data, timeout, items)
             except struct.error:  # a header word beyond 64 bits: nothing a queue writes
                 raise self._out_of_range() from None
             finally:
@@ -316,12 +324,12 @@ class ShmQueue:
         self._lock()
         try:
             for data in messages:
-                rung = self._append(data, control)
+                rung = self._append(data, control, 1)
                 if rung is None:
                     if ring:  # the consumer must run to make room: wake it before waiting
                         self._items.ring()
                         ring = 0
-                    rung = self._append_after_room(data, timeout)
+                    rung = self._append_after_room(data, timeout, 1)
                 ring |= rung
         except struct.error:
             raise self._out_of_range() from None
@@ -337,7 +345,7 @@ class ShmQueue:
                                "most)" % (self.name, "control" if control else "data", length,
                                           (self._ccap if control else self._dcap) - HEADER))
 
-    def _append(self, data: bytes, control: bool) -> Optional[int]:
+    def _append(self, data: bytes, control: bool, items: int) -> Optional[int]:
         """Write one record (lock held). Returns 1 if the consumer must be woken, 0 if not,
         None for a control message that must wait for room (nothing written)."""
         buf = self._view
@@ -363,7 +371,7 @@ class ShmQueue:
             base = self._dbase
             offset = dhead % cap
             dhead += size
-        write_record(buf, base + offset, length, seq)
+        write_record(buf, base + offset, length, items, seq)
         start = offset + HEADER
         if start == cap:
             start = 0
@@ -388,18 +396,21 @@ class ShmQueue:
     def _evict(self, size: int, head: int, tail: int, dropped: int) -> Tuple[int, int]:
         """Drop the oldest data records until ``size`` bytes are free (lock held); commit the tail."""
         buf, cap, base = self._view, self._dcap, self._dbase
+        lost = layout.WORD.unpack_from(buf, layout.DROPPED_ITEMS_AT)[0]
         while size > cap - (head - tail):
-            length = read_record(buf, base + tail % cap)[0]
+            length, items = read_record(buf, base + tail % cap)[:2]
             if layout.record_size(length) > head - tail:
                 raise self._corrupt("data", length, head - tail)
             tail += layout.record_size(length)
             dropped += 1
+            lost += items
         # Before the freed bytes are overwritten: a producer killed mid-copy must not leave a torn record.
         layout.WORD.pack_into(buf, layout.DATA_TAIL_AT, tail)
         layout.WORD.pack_into(buf, layout.DROPPED_AT, dropped)
+        layout.WORD.pack_into(buf, layout.DROPPED_ITEMS_AT, lost)
         return tail, dropped
 
-    def _append_after_room(self, data: bytes, timeout: Optional[float]) -> int:
+    def _append_after_room(self, data: bytes, timeout: Optional[float], items: int) -> int:
         """Wait until the control ring has room for ``data``, then append it (lock held on entry and return).
 
         A waiter counts itself in the waiters word; the consumer, freeing room,
@@ -440,7 +451,7 @@ class ShmQueue:
                     if waiters == 1:
                         layout.WORD.pack_into(buf, layout.NEED_AT, 0)
                 if room:
-                    return self._append(data, True) or 0
+                    return self._append(data, True, items) or 0
                 layout.bump(buf, layout.TIMEOUTS_AT)
                 raise QueueFull("queue '%s': control message of %d bytes waited %.1f s for room; the control ring "
                                 "has %d of %d bytes in use: is its consumer running?"
@@ -556,6 +567,7 @@ class ShmQueue:
         buf, ccap, dcap, dbase = self._view, self._ccap, self._dcap, self._dbase
         seq, got, dropped, _, chead, ctail, dhead, dtail = read_consumer(buf, STATE_AT)
         self.dropped = dropped
+        self.dropped_items = layout.WORD.unpack_from(buf, layout.DROPPED_ITEMS_AT)[0]
         self._check_positions(chead, ctail, dhead, dtail)
         mm = self._map
         out = []
@@ -563,14 +575,14 @@ class ShmQueue:
         taken = payload = 0
         while taken < limit and payload < BATCH_BYTES:
             if chead != ctail:
-                length, number = read_record(buf, RINGS_AT + ctail % ccap)
+                length, _, number = read_record(buf, RINGS_AT + ctail % ccap)
                 control = True
                 if dhead != dtail:
-                    dlength, dnumber = read_record(buf, dbase + dtail % dcap)
+                    dlength, _, dnumber = read_record(buf, dbase + dtail % dcap)
                     if dnumber < number:
                         length, number, control = dlength, dnumber, False
             elif dhead != dtail:
-                length, number = read_record(buf, dbase + dtail % dcap)
+                length, _, number = read_record(buf, dbase + dtail % dcap)
                 control = False
             else:
                 break
@@ -646,10 +658,12 @@ class ShmQueue:
             seq, got, dropped, waiting, chead, ctail, dhead, dtail, high, high_bytes, control, doorbells = \
                 read_producer(buf, STATE_AT)
             waits, timeouts = layout.COUNTS.unpack_from(buf, layout.WAITS_AT)
+            dropped_items = layout.WORD.unpack_from(buf, layout.DROPPED_ITEMS_AT)[0]
         finally:
             self._unlock()
-        return QueueStats(self.name, seq, control, got, dropped, waits, timeouts, doorbells, seq - got - dropped,
-                          chead - ctail + dhead - dtail, high, high_bytes, bool(waiting), self._ccap, self._dcap)
+        return QueueStats(self.name, seq, control, got, dropped, dropped_items, waits, timeouts, doorbells,
+                          seq - got - dropped, chead - ctail + dhead - dtail, high, high_bytes, bool(waiting),
+                          self._ccap, self._dcap)
 
 
 _OPEN: weakref.WeakSet[ShmQueue] = weakref.WeakSet()

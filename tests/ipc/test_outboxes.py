@@ -1,0 +1,33 @@
+"""A device process's outboxes under overload: what a full queue drops is counted in tokens."""
+from __future__ import annotations
+
+from appliance.device.wiring import MAX_BATCH, Outboxes, count_queue_drops, decode_batch
+from appliance.ipc import Message, NetMsg, Recipient
+from appliance.runtime.counters import Counters
+
+
+def tokens(count: int, first: int = 0):
+    return [Message(NetMsg.SEND_TOKENS, ("sq", None, (first + i,)), Recipient.NETWORK) for i in range(count)]
+
+
+def test_tokens_a_full_queue_drops_are_counted_one_by_one_not_by_queue_message(make_queue):
+    inbox = make_queue("network", data_bytes=64 * 1024)
+    producer, consumer = Counters(), Counters()
+    outboxes = Outboxes({Recipient.NETWORK: inbox}, producer)
+    sent = 0
+    while inbox.stats().dropped < 3:  # bursts of several queue messages each, until some are pushed out
+        outboxes.send(tokens(3 * MAX_BATCH, sent))
+        sent += 3 * MAX_BATCH
+    got = []
+    seen = 0
+    while True:
+        batch = inbox.get_many(100)
+        if not batch:
+            break
+        seen = count_queue_drops(inbox, seen, consumer)
+        for data in batch:
+            got.extend(decode_batch(data, consumer))
+    lost = consumer.get("dropped.queue_full")
+    assert lost > inbox.stats().dropped  # each queue message held many tokens
+    assert lost + len(got) == sent  # every token arrived or was counted lost
+    assert [m.payload[2][0] for m in got] == list(range(sent - len(got), sent))  # the newest survive
