@@ -157,7 +157,7 @@ def run_simulated(args: argparse.Namespace) -> int:
     print(SIMULATED_INTRO)
     out_path = os.path.join(tempfile.gettempdir(), "appliance-demo-outputs.jsonl")
     with open(out_path, "w", encoding="utf-8") as out:
-        result = simulate(graph, system, RunOptions(seed=args.seed, duration=2_000_000),
+        result = simulate(graph, system, RunOptions(strategy="random", seed=args.seed, duration=2_000_000),
                           Impairment(latency=4_000, jitter=12_000), sink=JsonLinesWriter(out))
     s = result.summary
     placed = ", ".join("%s on %s" % (sq.name, result.mapping[sq.name]) for sq in graph.sqs)

@@ -127,7 +127,9 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
     statuses = session.cluster_status()
     add_late_counts(s, statuses.values())
     if s["ran"]:
-        print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(s["ensembles"]), options.duration / 1e6))
+        # The ensembles that joined, as simulate counts those of the system: not the
+        # manager's own, and not only those the mapping gave SQs.
+        print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(session.members), options.duration / 1e6))
         report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
                                                       if process.endswith("network")), [])
     report.print_errors(s, debug, command)

@@ -9,6 +9,10 @@ import sys
 import pytest
 
 from appliance.cli import main
+from appliance.program.loader import load_program
+from appliance.runtime.app import RunOptions
+from appliance.sim.harness import simulate
+from appliance.system import load_system
 
 from ..sim.conftest import example_path
 from .test_cli import GOOD, run_cli
@@ -213,6 +217,17 @@ def test_the_demos_suggested_command_runs_as_printed_from_anywhere(tmp_path):
                            text=True, cwd=str(tmp_path), timeout=120)
     assert tried.returncode == 0, tried.stderr
     assert "outputs logged" in tried.stdout
+
+
+@pytest.mark.parametrize("seed", [1, 4])
+def test_the_simulated_demo_maps_at_random_with_its_seed_as_the_docs_say(capsys, seed):
+    code, out, _ = run_cli(capsys, "demo", "--simulated", "--seed", str(seed))
+    [line] = [line for line in out.splitlines() if line.startswith("Mapping: ")]
+    graph = load_program(example_path("camera_fusion.py"))
+    result = simulate(graph, load_system(example_path("camera_fusion.system.json")),
+                      RunOptions(strategy="random", seed=seed, duration=100_000))
+    assert code == 0 and line == "Mapping: %s." % ", ".join("%s on %s" % (sq.name, result.mapping[sq.name])
+                                                            for sq in graph.sqs)
 
 
 def test_the_clock_offset_that_warns_at_deploy_is_a_flag(capsys):

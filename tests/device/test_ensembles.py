@@ -32,7 +32,7 @@ def _run_on_devices(commands, program, tmp_path, duration="0.5", ensembles=("e1"
 def test_the_diamond_gives_on_devices_the_values_it_gives_in_simulation(commands, tmp_path):
     code, stdout, stderr, records = _run_on_devices(commands, example_path("diamond.py"), tmp_path)
     assert code == 0, stderr
-    assert "joined: e1 from 127.0.0.1:" in stdout and "ran main on" in stdout
+    assert "joined: e1 from 127.0.0.1:" in stdout and "ran main on 2 ensemble(s) for 0.5 s\n" in stdout
     assert len(records) == 50
     assert "\n  lost             none\n" in stdout  # nothing of this app, nor of the ensembles, was lost
     simulated = []
@@ -42,6 +42,31 @@ def test_the_diamond_gives_on_devices_the_values_it_gives_in_simulation(commands
         n = (record["start"] + record["stop"]) // 2 // 10_000
         assert record["value"] == [2 * n, n * n] and record["stop"] - record["start"] == 10_000
     assert {r["ensemble"] for r in records} <= {"e1", "e2"}
+
+
+ON_THE_MANAGER = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, width_ms=2, ensemble="runtime-manager")
+def n(tick):
+    return tick // 10000
+
+@sq(ensemble="runtime-manager")
+def double(x):
+    return 2 * x
+
+@graph
+def main():
+    return double(n())
+"""
+
+
+def test_the_summary_counts_the_ensembles_that_joined_as_simulate_counts_the_system(commands, tmp_path):
+    program = tmp_path / "on_manager.py"
+    program.write_text(ON_THE_MANAGER)  # every SQ on the manager's own ensemble: none on e1 or e2
+    code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.2")
+    assert code == 0 and records, stderr
+    assert "ran main on 2 ensemble(s) for 0.2 s\n" in stdout, stdout
 
 
 def test_two_sinusoids_give_the_values_the_program_promises_on_devices(commands, tmp_path):
