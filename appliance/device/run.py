@@ -16,9 +16,8 @@ from appliance.device.config import DEFAULT_LISTEN, ConfigError, is_wildcard, me
 from appliance.device.hardware import with_compute
 from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree, Signals, wait_readable
 from appliance.keys import load_cluster_key
-from appliance.net.address import format_address
+from appliance.net.address import format_address, is_loopback
 from appliance.net.udp import bound_socket
-from appliance.runtime.network_manager import is_loopback
 from appliance.system.description import is_ensemble_name
 
 log = logging.getLogger("appliance.device")

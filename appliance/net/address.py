@@ -137,3 +137,12 @@ def _check_scope(scope: str, text: str) -> None:
             socket.if_nametoindex(scope)
     except (OSError, ValueError, OverflowError):
         raise BadAddress("no network interface %r on this host, in %s" % (scope, _shown(text))) from None
+
+
+def is_loopback(address: str) -> bool:
+    """Whether a transport address is on this host's loopback (unforgeable from outside it)."""
+    try:
+        host, _ = parse_address(address)
+        return ipaddress.ip_address(host.partition("%")[0]).is_loopback
+    except (BadAddress, ValueError):
+        return False

@@ -17,7 +17,7 @@ import time
 from collections import deque
 from typing import Callable, Deque, Dict, List, Optional, Sequence, Tuple
 
-from appliance.net.address import BadAddress, format_address, is_ipv6, parse_address
+from appliance.net.address import BadAddress, format_address, is_ipv6, is_loopback, parse_address
 from appliance.net.endpoint import ENDPOINT, Endpoint
 from appliance.net.events import Event
 
@@ -72,7 +72,7 @@ class UdpShell:
         self._names: Dict[tuple, str] = {}
         self._sockaddrs: Dict[str, tuple] = {}
         self.socket_counters = {"receive_errors": 0, "send_errors": 0, "backlog_dropped": 0}
-        if not endpoint.authenticated:
+        if not endpoint.authenticated and not is_loopback(self.address):  # loopback: nobody else can forge it
             log.warning("transport on %s is unauthenticated: no cluster key configured", self.address)
 
     # -- the loop's side -----------------------------------------------

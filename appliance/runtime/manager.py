@@ -50,6 +50,9 @@ MAX_ENSEMBLES = 4096
 MAX_APPS = 16
 #: Cluster status requests whose members' answers are still relayed (the newest).
 MAX_RELAYS = 64
+#: Join refusals remembered as said (the newest): an ensemble asking again, refused
+#: for the same reason, is counted but not logged again.
+MAX_REFUSALS_SAID = 64
 #: Every HEARTBEAT_INTERVAL the runtime manager looks for silent members; one that sent
 #: no heartbeat through this many looks (15 to 20 s) has gone and is dropped.
 SILENT_LOOKS = 4
@@ -90,6 +93,7 @@ class RuntimeManagerCore(Core):
         #: The nonces of the joins it accepted (the newest): a REJOIN says whether it numbered
         #: the apps of the join it answers, so the ensemble knows whether to forget them.
         self._accepted: OrderedDict[str, None] = OrderedDict()
+        self._refusals_said: OrderedDict[Tuple[str, str], None] = OrderedDict()
         self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
         #: Status requests relayed to the members: relay id -> the client's request id.
         self._relays: OrderedDict[Any, Any] = OrderedDict()
@@ -269,7 +273,12 @@ class RuntimeManagerCore(Core):
 
     def _refuse(self, address: Any, reason: str, nonce: str) -> List[Output]:
         self.counters.incr("refused.join")
-        self.log.warning("refused a join: %s", reason)
+        said = (str(address), reason)
+        if said not in self._refusals_said:
+            self.log.warning("refused a join: %s", reason)
+            self._refusals_said[said] = None
+            if len(self._refusals_said) > MAX_REFUSALS_SAID:
+                self._refusals_said.popitem(last=False)
         if not isinstance(address, str) or not address:
             return []
         reply = Message(NetMsg.JOIN_RESULT, (False, reason, {}, nonce), Recipient.NETWORK)
@@ -424,7 +433,7 @@ class RuntimeManagerCore(Core):
         app.sq_error_count += 1
         if len(app.sq_errors) < MAX_KEPT_ERRORS:
             app.sq_errors.append((str(ensemble), str(sq), str(line), str(text), str(inputs)))
-        self.log.warning("SQ %s on %s: %s", sq, ensemble, line)
+        self.log.info("SQ %s on %s: %s", sq, ensemble, line)  # the command reporting the app says it
         return []
 
     def _delivery_failed(self, payload: Any, now: int) -> List[Output]:

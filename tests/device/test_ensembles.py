@@ -69,6 +69,15 @@ def test_the_summary_counts_the_ensembles_that_joined_as_simulate_counts_the_sys
     assert "ran main on 2 ensemble(s) for 0.2 s\n" in stdout, stdout
 
 
+def test_an_sq_that_raises_is_said_once_on_the_rtm_stderr_with_its_count(commands, tmp_path):
+    program = tmp_path / "raises.py"
+    program.write_text(ON_THE_MANAGER.replace("return 2 * x", "return 2 / (x % 2)"))  # every other sample
+    code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.2")
+    [line] = [line for line in stderr.splitlines() if "ZeroDivisionError" in line]  # the summary's, not a log's too
+    assert code == 2 and line.startswith("appliance rtm: error: SQ 'double' on runtime-manager: ZeroDivisionError")
+    assert "WARNING" not in stderr, stderr
+
+
 def test_two_sinusoids_give_the_values_the_program_promises_on_devices(commands, tmp_path):
     code, _, stderr, records = _run_on_devices(commands, example_path("two_sinusoids.py"), tmp_path, "0.4")
     assert code == 0, stderr

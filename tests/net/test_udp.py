@@ -159,13 +159,13 @@ def test_unreachable_addresses_are_refused_before_they_become_state():
         assert a.endpoint.in_flight("[::1]:9") == 0
 
 
-def test_running_without_a_key_is_announced(caplog):
-    with caplog.at_level(logging.WARNING, logger="appliance.net.udp"), shell(key=None) as plain:
+def test_running_without_a_key_is_announced_unless_only_loopback_can_reach_it(caplog):
+    with caplog.at_level(logging.WARNING, logger="appliance.net.udp"), shell("0.0.0.0:0", key=None) as plain:
         pass
     assert "unauthenticated" in caplog.text and plain.address in caplog.text
     caplog.clear()
-    with caplog.at_level(logging.WARNING, logger="appliance.net.udp"), shell(key=KEY):
-        pass
+    with caplog.at_level(logging.WARNING, logger="appliance.net.udp"), shell(key=KEY), shell(key=None):
+        pass  # with a key; on loopback (nobody off this host can forge its traffic)
     assert "unauthenticated" not in caplog.text
 
 

@@ -1,4 +1,6 @@
 """The process cores, driven message by message with a fake clock (no simulator)."""
+import logging
+
 import pytest
 
 from appliance.ipc import (
@@ -200,6 +202,19 @@ def test_a_join_is_accepted_with_the_routing_table():
     address, (accepted, reason, routes) = _join_result(m.join("e1"))
     assert accepted and address == "sim:e1"
     assert routes == {"runtime-manager": "sim:runtime-manager", "e1": "sim:e1"}
+
+
+def test_a_join_refused_again_for_the_same_reason_is_counted_each_time_but_logged_once(caplog):
+    m = Manager()
+    m.join("e1")
+    with caplog.at_level(logging.WARNING, logger=m.core.log.name):
+        for _ in range(3):  # the impostor asks again, with backoff, and is refused again
+            _, (accepted, _, _) = _join_result(m.join("e1", address="sim:impostor"))
+            assert not accepted
+        m.join("e1", address="sim:other")  # another address: said too
+    assert m.core.counters.get("refused.join") == 4
+    said = [r.getMessage().split(" by ")[0] for r in caplog.records]
+    assert said == ["refused a join: ensemble name 'e1' is taken"] * 2
 
 
 def test_a_rejected_join_says_why():
