@@ -180,7 +180,8 @@ class ExecuteCore(AppCore):
             elif isinstance(result, (tuple, list)) and len(result) == spec.outputs:
                 outputs = tuple(result)
             else:
-                raise ValueError("SQ %s has outputs=%d but returned %r" % (spec.name, spec.outputs, result))
+                raise ValueError("SQ %s has outputs=%d but %s"
+                                 % (spec.name, spec.outputs, _returned(result, spec.outputs)))
         except (Exception, SystemExit) as exc:
             _CURRENT.attached = None
             return self._failed(exe, exc, values)
@@ -276,3 +277,13 @@ class ExecuteCore(AppCore):
         status["components"] = {c.name: "open" if c.name in self.attached.handles else "closed"
                                 for c in self.components}
         return status
+
+
+def _returned(result: Any, outputs: int) -> str:
+    """What an SQ returned instead of ``outputs`` values, in a few words: not the value,
+    which may be megabytes, and would make each error's text (how errors are told apart)
+    differ by the data."""
+    if isinstance(result, (tuple, list)):
+        return "returned a %s of %d value%s, not %d" % (type(result).__name__, len(result),
+                                                       "" if len(result) == 1 else "s", outputs)
+    return "returned a value of type %s, not %d values" % (type(result).__name__, outputs)

@@ -123,6 +123,20 @@ def test_each_distinct_error_is_shown_once_with_its_count_and_debug_shows_traceb
     assert "its input: (" in err and "Traceback (most recent call last)" in err and "2 / (x % 2)" in err
 
 
+@pytest.mark.parametrize("returned, said", [
+    ("x", "returned a value of type int, not 2 values"),
+    ("(x,) * 100000", "returned a tuple of 100000 values, not 2"),  # was: all of them, as text
+    ("[x]", "returned a list of 1 value, not 2"),
+])
+def test_returning_the_wrong_number_of_outputs_says_what_came_back_in_a_few_words(capsys, write_program,
+                                                                                   returned, said):
+    program = GOOD.replace("@sq\ndef double(x):\n    return 2 * x", "@sq(outputs=2)\ndef double(x):\n    return "
+                           + returned).replace("return double(n())", "a, b = double(n())\n    return a")
+    code, _, err = run_cli(capsys, "simulate", write_program(program), "--duration", "0.1", "--ensembles", "1")
+    [line] = [line for line in err.splitlines() if "SQ 'double'" in line]
+    assert code == 2 and "SQ double has outputs=2 but %s" % said in line and len(line) < 300, line
+
+
 @pytest.mark.parametrize("program, expected", [
     ("""
 from appliance import graph, stream
