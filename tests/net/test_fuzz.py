@@ -11,6 +11,7 @@ from __future__ import annotations
 import contextlib
 import struct
 
+import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
@@ -255,3 +256,27 @@ def test_authenticated_endpoint_refuses_all_forgeries(ops):
     for peer_stats in endpoint.stats().values():
         assert peer_stats["delivered"] == 0
     still_serves(endpoint, now)
+
+
+@SETTINGS
+@given(st.one_of(forged_data(), forged_handshake(), forged_ack()), st.sampled_from([None, KEY]))
+def test_an_address_it_holds_no_channel_from_gets_at_most_one_answer_less_than_twice_as_long(datagram, key):
+    endpoint = target(key)  # protocol.md 6.2 and 15.1: no amplifier for spoofed requests
+    endpoint.receive_datagram(datagram, "spoofed", 1000)
+    answers = [sent for sent, peer in endpoint.datagrams_to_send() if peer == "spoofed"]
+    assert len(answers) <= 1 and all(len(answer) < 2 * len(datagram) for answer in answers), \
+        (len(datagram), [len(answer) for answer in answers])
+
+
+@pytest.mark.parametrize("key", [None, KEY])
+def test_the_first_datagrams_of_a_real_peer_draw_one_challenge_each_less_than_twice_as_long(key):
+    peer = Endpoint(CONFIG, session=0xF5, key=key)
+    peer.send("target", b"", True, 0)  # the smallest reliable message, and a best-effort one
+    peer.send("target", b"", False, 0)
+    sent = [datagram for datagram, _ in peer.datagrams_to_send()]
+    assert sent
+    for datagram in sent:
+        endpoint = target(key)
+        endpoint.receive_datagram(datagram, "spoofed", 1000)
+        [answer] = [answer for answer, to in endpoint.datagrams_to_send() if to == "spoofed"]
+        assert answer[1] == CHALLENGE and len(answer) < 2 * len(datagram)
