@@ -34,7 +34,7 @@ from typing import (
 from appliance.components.query import QueryError, normalize
 from appliance.program.builtins import BUILTINS
 from appliance.program.errors import BuildError
-from appliance.program.graphfile import check_wiring, path_problem
+from appliance.program.graphfile import check_wiring, name_problem, path_problem
 from appliance.program.model import (
     DEADLINE,
     DEFAULT_MAX_AGE,
@@ -215,8 +215,11 @@ class Handle:
 
 
 class _Builder:
-    def __init__(self, graph_name: str) -> None:
+    def __init__(self, graph_name: str, reserved: FrozenSet[str] = frozenset()) -> None:
         self.graph_name = graph_name
+        #: Names of the program's SQ functions: a further call of another never takes one
+        #: (``f`` called twice beside a ``def f_2`` gives ``f``, ``f_3``, and ``f_2`` is f_2).
+        self.reserved = reserved
         self.sqs: Dict[str, SQSpec] = {}
         self.arcs: List[Arc] = []
         self.functions: List[Tuple[str, Callable[..., Any], str]] = []  # (sq, function, where)
@@ -231,7 +234,7 @@ class _Builder:
         if base not in self.sqs:
             return base
         n = self._next_suffix.get(base, 2)
-        while "%s_%d" % (base, n) in self.sqs:
+        while "%s_%d" % (base, n) in self.sqs or "%s_%d" % (base, n) in self.reserved:
             n += 1
         self._next_suffix[base] = n + 1
         return "%s_%d" % (base, n)
@@ -243,6 +246,10 @@ class _Builder:
 
         def fail(message: str) -> BuildError:
             return BuildError(message, sq=name, filename=filename, line=line)
+
+        problem = name_problem(name)
+        if problem:
+            raise BuildError("SQ " + problem, filename=template.filename, line=template.line)
 
         bound = self._bind(template, args, kwargs, fail)
         opts = template.settings
@@ -549,7 +556,11 @@ class GraphTemplate:
         if inspect.signature(self.function).parameters:
             raise BuildError("a @graph function takes no parameters (streams and constants feed it)",
                              filename=self.filename, line=self.line)
-        builder = _Builder(self.function.__name__)
+        problem = name_problem(self.function.__name__)
+        if problem:
+            raise BuildError("graph " + problem, filename=self.filename, line=self.line)
+        builder = _Builder(self.function.__name__, frozenset(
+            value.function.__name__ for value in self.function.__globals__.values() if isinstance(value, SQTemplate)))
         stack = getattr(_local, "builders", None)
         if stack is None:
             stack = _local.builders = []

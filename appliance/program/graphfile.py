@@ -155,8 +155,11 @@ def _non_negative(value: int) -> Optional[str]:
     return None if value >= 0 else "must not be negative, got %d" % value
 
 
-def _name(value: str) -> Optional[str]:
-    return None if _NAME.match(value) else "%r is not a valid name" % value
+def name_problem(value: str) -> Optional[str]:
+    """Why ``value`` cannot name an SQ or a graph (None if it can): names travel in graph
+    files, messages and outputs, so they are ASCII, whatever Python accepts."""
+    return None if _NAME.match(value) else "%r is not a valid name (ASCII letters, digits, '_', '.' and '-', " \
+        "128 at most, not starting with a digit)" % value
 
 
 def _strings(value: List[Any]) -> Optional[str]:
@@ -176,7 +179,7 @@ def from_document(document: Any, source: str = "graph") -> Graph:
     if version not in READS:
         raise top.error("is %d; this appliance reads versions %s" % (version, ", ".join(map(str, READS))),
                         "version")
-    name = top.get("name", (str,), check=_name)
+    name = top.get("name", (str,), check=name_problem)
     prog = _Fields(top.get("program", (dict,)), source, prefix="program.")
     program = ProgramSource(prog.get("module", (str,)), prog.get("filename", (str,)), prog.get("source", (str,)))
     sha = prog.get("sha256", (str,), default=None)
@@ -217,7 +220,7 @@ def from_document(document: Any, source: str = "graph") -> Graph:
 
 
 def sq_from_document(item: Any, source: str, index: int = 0) -> SQSpec:
-    name = _Fields(item, source, prefix="sqs[%d]." % index).get("name", (str,), check=_name)
+    name = _Fields(item, source, prefix="sqs[%d]." % index).get("name", (str,), check=name_problem)
     f = _Fields(item, source, sq=name)
     kind = f.get("kind", (str,), check=lambda v: None if v in SQ_KINDS else "must be one of %s" % ", ".join(SQ_KINDS))
     function = f.get("function", (str,), check=lambda v: None if v.isidentifier() else "%r is not a function name" % v)

@@ -55,6 +55,8 @@ def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, 
     ("from appliance import sq\n@sq\ndef f(x):\n    return x\nf(1)\n", ":5: SQ 'f': called outside a @graph"),
     ("def broken(:\n", ":1: syntax error"),
     ("x = 1\n", "defines no @graph function"),
+    (GOOD.replace("double", "größe"), ":8: SQ 'größe' is not a valid name (ASCII letters"),  # simulate refused it
+    (GOOD.replace("def main", "def grün"), ":12: graph 'grün' is not a valid name"),
 ])
 def test_a_program_that_does_not_build_gets_one_line_and_exit_2(capsys, write_program, source, expected):
     code, out, err = run_cli(capsys, "build", write_program(source))

@@ -53,6 +53,27 @@ def main():
     assert g.sq("count").firing == SEQUENTIAL and g.sq("count").state
 
 
+def test_a_further_call_never_takes_the_name_of_another_sq_function_of_the_program(build):
+    g = build(HEADER + """
+@stream(period_ms=5)
+def src():
+    return 1
+
+@sq
+def f(x):
+    return x
+
+@sq
+def f_2(x):
+    return x
+
+@graph
+def main():
+    return f_2(f(f(src())))
+""")
+    assert [(s.name, s.function) for s in g.sqs] == [("src", "src"), ("f", "f"), ("f_3", "f"), ("f_2", "f_2")]
+
+
 def test_multiple_outputs_give_one_handle_per_port(build):
     g = build(HEADER + """
 @stream(period_ms=5)
