@@ -210,8 +210,31 @@ class Handle:
         raise TypeError(
             "the output of SQ '%s' is not a value at build time; decide inside an @sq function" % self.sq)
 
+    def __iter__(self) -> Iterator[Handle]:
+        raise TypeError("SQ '%s' has one output; to unpack several, give it outputs=n" % self.sq)
+
     def __repr__(self) -> str:
         return "<output %d of SQ %s>" % (self.port, self.sq)
+
+
+def _not_a_value(operator: str) -> Callable[..., Any]:
+    def refuse(self: Handle, *other: Any) -> Any:
+        raise TypeError("the output of SQ '%s' is not a value at build time; compute with it (%s) inside an @sq "
+                        "function" % (self.sq, operator))
+    return refuse
+
+
+# Arithmetic and comparisons on an output are what a new user tries first: each says so,
+# naming the SQ, rather than "unsupported operand type(s) for +: 'Handle' and 'int'".
+for _name, _operator in [("add", "+"), ("sub", "-"), ("mul", "*"), ("truediv", "/"), ("floordiv", "//"),
+                         ("mod", "%"), ("pow", "**"), ("matmul", "@"), ("and", "&"), ("or", "|"), ("xor", "^"),
+                         ("lshift", "<<"), ("rshift", ">>")]:
+    setattr(Handle, "__%s__" % _name, _not_a_value(_operator))
+    setattr(Handle, "__r%s__" % _name, _not_a_value(_operator))
+for _name, _operator in [("lt", "<"), ("le", "<="), ("gt", ">"), ("ge", ">="), ("neg", "-"), ("pos", "+"),
+                         ("abs", "abs"), ("invert", "~"), ("getitem", "[]")]:
+    setattr(Handle, "__%s__" % _name, _not_a_value(_operator))
+del _name, _operator
 
 
 class _Builder:
@@ -341,7 +364,10 @@ def _constant(value: Any, param: str, fail: Callable[[str], BuildError]) -> Any:
         # Exactly what a graph file will hold (tuples become lists, keys strings), whether the
         # graph goes through a file or straight to a simulation.
         return json.loads(json.dumps(value, allow_nan=False))
-    except (TypeError, ValueError):
+    except ValueError:  # what allow_nan refuses, at any depth
+        raise fail("constant %r holds a float that is not finite (nan or infinity); graph files hold JSON values, "
+                   "which have none" % param) from None
+    except TypeError:
         raise fail("constant %r is a %s; graph files hold JSON values (numbers, strings, lists, dicts)"
                    % (param, type(value).__name__)) from None
 

@@ -57,6 +57,12 @@ def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, 
     ("x = 1\n", "defines no @graph function"),
     (GOOD.replace("double", "größe"), ":8: SQ 'größe' is not a valid name (ASCII letters"),  # simulate refused it
     (GOOD.replace("def main", "def grün"), ":12: graph 'grün' is not a valid name"),
+    (GOOD.replace("double(n())", "double(n(), k=[1.0, float('nan')])").replace("(x)", "(x, k)"),
+     "constant 'k' holds a float that is not finite"),  # was: "is a list"
+    (GOOD.replace("return double(n())", "a, b = double(n())\n    return a"),
+     "SQ 'double' has one output; to unpack several, give it outputs=n"),
+    (GOOD.replace("return double(n())", "return double(n()) + 1"),
+     "the output of SQ 'double' is not a value at build time; compute with it (+) inside an @sq function"),
 ])
 def test_a_program_that_does_not_build_gets_one_line_and_exit_2(capsys, write_program, source, expected):
     code, out, err = run_cli(capsys, "build", write_program(source))
