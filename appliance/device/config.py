@@ -20,16 +20,16 @@ socket the ensemble has; a key file that does not load.
 """
 from __future__ import annotations
 
-import json
 import os
 import socket
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
 from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.keys import KeyFileError, load_cluster_key, load_manager_private_key, load_manager_public_key
 from appliance.net.address import BadAddress, is_ipv6, parse_address, resolve_address
 from appliance.program.errors import ProgramError
+from appliance.program.jsonfile import load_json
 
 #: Keys a configuration file may hold, and their JSON types.
 KEYS: Dict[str, type] = {
@@ -102,24 +102,7 @@ def components_from_config(path: str, items: List[Any]) -> List[Component]:
 
 
 def _read_json(path: str) -> Any:
-    """The file's JSON document, refusing a key given twice in any object (``json`` keeps the last)."""
-    def unique(pairs: List[Tuple[str, Any]]) -> Dict[str, Any]:
-        seen: Dict[str, Any] = {}
-        for key, value in pairs:
-            if key in seen:
-                raise ConfigError("%s: key %r is given twice (only one value can hold)" % (path, key))
-            seen[key] = value
-        return seen
-
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=unique)
-    except OSError as exc:
-        raise ConfigError("%s: cannot read: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:  # also a file that is not UTF-8
-        raise ConfigError("%s: not JSON: %s" % (path, exc)) from None
-    except RecursionError:  # the json module recurses once per level of nesting
-        raise ConfigError("%s: JSON nested too deeply" % path) from None
+    return load_json(path, lambda why: ConfigError("%s: %s" % (path, why)))
 
 
 def merged(path: Optional[str], flags: Dict[str, Any]) -> Dict[str, Any]:

@@ -52,7 +52,9 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
     if not is_ensemble_name(name):
-        raise ConfigError("ensemble name %r is not valid (letters, digits, '_', '.', '-'; at most 64)" % (name,))
+        where = "--name" if flags.get("name") is not None else "%s: key 'name'" % config
+        raise ConfigError("%s: ensemble name %r is not valid (letters, digits, '_', '.', '-'; at most 64)"
+                          % (where, name))
     listen = values.get("listen") or DEFAULT_LISTEN
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")

@@ -15,6 +15,7 @@ from appliance.components.query import QueryError, normalize
 from appliance.program.builtins import BUILTINS
 from appliance.program.checks import check_functions
 from appliance.program.errors import GraphFileError
+from appliance.program.jsonfile import load_json
 from appliance.program.model import (
     DEADLINE,
     FIRING_RULES,
@@ -99,16 +100,7 @@ def save(graph: Graph, path: str) -> None:
 
 def load(path: str) -> Graph:
     """Read and validate a graph file; :class:`GraphFileError` names what is wrong."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            document = json.load(handle)
-    except OSError as exc:
-        raise GraphFileError("cannot read: %s" % exc.strerror, source=path) from None
-    except ValueError as exc:
-        raise GraphFileError("not JSON: %s" % exc, source=path) from None
-    except RecursionError:  # the json module recurses once per level of nesting
-        raise GraphFileError("not a graph file: JSON nested too deeply", source=path) from None
-    return from_document(document, source=path)
+    return from_document(load_json(path, lambda why: GraphFileError(why, source=path)), source=path)
 
 
 class _Fields:

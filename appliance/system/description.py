@@ -2,15 +2,15 @@
 joins) and system files (the ensembles a simulation or deployment has)."""
 from __future__ import annotations
 
-import json
 import os
 import re
 from dataclasses import dataclass, field
-from typing import Any, Dict, List, Type
+from typing import Any, Dict, List
 
 from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.program.errors import ProgramError
+from appliance.program.jsonfile import load_json
 
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
@@ -158,25 +158,12 @@ def _positive(value: Any) -> bool:
     return _non_negative(value) and value > 0
 
 
-def load_json(path: str, error: Type[ProgramError]) -> Any:
-    """A JSON file's document; ``error`` (naming the file) when it cannot be read or parsed."""
-    try:
-        with open(path, encoding="utf-8") as handle:
-            return json.load(handle)
-    except OSError as exc:
-        raise error("%s: cannot read: %s" % (path, exc.strerror)) from None
-    except ValueError as exc:
-        raise error("%s: not JSON: %s" % (path, exc)) from None
-    except RecursionError:  # the json module recurses once per level of nesting
-        raise error("%s: JSON nested too deeply" % path) from None
-
-
 def load_system(path: str) -> List[EnsembleDescription]:
     """Read a system file: ``{"ensembles": [{"name": ..., "components": [...]}, ...]}``.
 
     Every component's driver must resolve (``python:`` modules are looked for next to
     the file first, then on ``sys.path``)."""
-    ensembles = system_from_document(load_json(path, SystemFileError), path)
+    ensembles = system_from_document(load_json(path, lambda why: SystemFileError("%s: %s" % (path, why))), path)
     search = [os.path.dirname(os.path.abspath(path))]
     for index, ensemble in enumerate(ensembles):
         try:

@@ -127,6 +127,7 @@ def test_a_bad_manager_key_names_the_config_file_and_the_key(tmp_path, key):
                                                      "127.0.0.1:0 is IPv4"),
     ({"listen": ""}, "key 'listen' is empty"),  # read as "not given": the default, silently
     ({"cluster_key": ""}, "key 'cluster_key' is empty"),
+    ({"name": "left pi"}, "key 'name': ensemble name 'left pi' is not valid"),
 ])
 def test_a_bad_value_in_the_file_names_the_file_and_the_key(tmp_path, settings, named):
     path = _config(tmp_path, dict({"name": "e1", "rtm": "127.0.0.1:9", "listen": "127.0.0.1:0"}, **settings))

@@ -4,6 +4,7 @@ import json
 import pytest
 
 from appliance.program import GraphFileError, graphfile
+from appliance.system import SystemFileError, load_system
 
 PROGRAM = """
 from appliance import sq, stream, graph, finish_by
@@ -180,6 +181,17 @@ def test_json_nested_beyond_reason_is_refused_not_a_crash(tmp_path):
     path.write_text("[" * 100_000 + "]" * 100_000)
     with pytest.raises(GraphFileError, match="nested too deeply"):
         graphfile.load(str(path))
+
+
+def test_a_key_given_twice_in_a_graph_or_system_file_is_refused_naming_it(tmp_path):
+    system = tmp_path / "s.json"  # json would keep the second list: a run on one ensemble, silently
+    system.write_text('{"ensembles": [{"name": "a"}, {"name": "b"}], "ensembles": [{"name": "c"}]}')
+    with pytest.raises(SystemFileError, match="s.json: key 'ensembles' is given twice"):
+        load_system(str(system))
+    graph = tmp_path / "g.json"
+    graph.write_text('{"name": "a", "name": "b"}')
+    with pytest.raises(GraphFileError, match="g.json.*key 'name' is given twice"):
+        graphfile.load(str(graph))
 
 
 def test_a_name_ending_in_a_newline_is_not_a_name(document):
