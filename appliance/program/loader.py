@@ -42,7 +42,7 @@ def graphs_in(path: str) -> Dict[str, GraphTemplate]:
         raise
     except SyntaxError as exc:
         raise BuildError("syntax error: %s" % exc.msg, filename=exc.filename or path, line=exc.lineno) from None
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:  # sys.exit() at import would end the command, silently
         raise _error_in_program(exc, real) from None
     finally:
         sys.path.remove(directory)
@@ -66,7 +66,7 @@ def load_program(target: str) -> Graph:
         return graphs[name].build()
     except ProgramError:
         raise
-    except Exception as exc:
+    except (Exception, SystemExit) as exc:
         raise _error_in_program(exc, os.path.realpath(path)) from None
 
 
@@ -76,4 +76,8 @@ def _error_in_program(exc: BaseException, real_path: str) -> BuildError:
     for frame in traceback.extract_tb(exc.__traceback__):
         if os.path.realpath(frame.filename) == real_path:
             line = frame.lineno
+    if isinstance(exc, SystemExit):
+        return BuildError("the program called sys.exit(%s): it is imported to be built, not run; keep what runs "
+                          "it under if __name__ == '__main__'" % ("" if exc.code is None else repr(exc.code)),
+                          filename=real_path, line=line)
     return BuildError("%s: %s" % (type(exc).__name__, exc), filename=real_path, line=line)

@@ -137,7 +137,7 @@ class ExecuteCore(AppCore):
         try:
             program = program_from_wire(program_doc)
             module = load_module(program, self.ensemble)
-        except Exception as exc:
+        except (Exception, SystemExit) as exc:  # the program's top level runs here: sys.exit() must not end us
             errors.append("%s: program does not load here: %s: %s" % (self.ensemble, type(exc).__name__, exc))
         _CURRENT.attached = None
         if module is not None:

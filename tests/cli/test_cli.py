@@ -61,6 +61,7 @@ def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, 
      "constant 'k' holds a float that is not finite"),  # was: "is a list"
     (GOOD.replace("return double(n())", "a, b = double(n())\n    return a"),
      "SQ 'double' has one output; to unpack several, give it outputs=n"),
+    ("import sys\nsys.exit()\n", ":2: the program called sys.exit(): it is imported to be built, not run"),
     (GOOD.replace("return double(n())", "return double(n()) + 1"),
      "the output of SQ 'double' is not a value at build time; compute with it (+) inside an @sq function"),
 ])
@@ -169,3 +170,10 @@ def test_output_into_a_closed_pipe_ends_quietly_not_with_a_traceback():
     proc.stdout.close()
     err = proc.stderr.read().decode()
     assert proc.wait(timeout=60) == 141 and err == ""
+
+
+def test_a_program_that_exits_as_an_ensemble_loads_it_fails_its_deployment_not_the_run(capsys, write_program):
+    exits = GOOD.replace("@sq\n", "if __name__.startswith('appliance_deployed'):  # on the ensembles only\n"
+                         "    import sys\n    sys.exit(3)\n\n@sq\n", 1)
+    code, out, err = run_cli(capsys, "simulate", write_program(exits), "--duration", "0.1")
+    assert code == 2 and "program does not load here: SystemExit: 3" in err, (out, err)  # was: exit 0, silent

@@ -157,8 +157,8 @@ def test_a_bad_ensemble_name_is_one_line_not_a_traceback(commands, command):
     code, _, stderr = commands(*command, "--name", "left pi", "--listen", "127.0.0.1:0").finish()
     command = command[0]
     assert code == 2
-    assert stderr == ("appliance %s: error: --name: ensemble name 'left pi' is not valid (letters, digits, '_', '.', '-'; "
-                      "at most 64)\n" % command)
+    assert stderr == ("appliance %s: error: --name: ensemble name 'left pi' is not valid (letters, digits, '_', "
+                      "'.', '-'; at most 64)\n" % command)
 
 
 def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(commands):
