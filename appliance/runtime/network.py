@@ -21,9 +21,8 @@ from appliance.program.token import EMPTY, Tag, Token
 from appliance.runtime import reports
 from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
+from appliance.system.description import RUNTIME_MANAGER
 from appliance.timing import Interval
-
-RUNTIME_MANAGER = "runtime-manager"
 
 Destination = Tuple[str, str, int]  # (ensemble, SQ, input port)
 

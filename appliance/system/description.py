@@ -12,6 +12,9 @@ from appliance.components.model import Component, ComponentError, component_from
 from appliance.program.errors import ProgramError
 from appliance.program.jsonfile import load_json
 
+#: The name of the runtime manager's own ensemble: no other ensemble may take it.
+RUNTIME_MANAGER = "runtime-manager"
+
 _NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
@@ -122,6 +125,9 @@ def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescr
     for ensemble in ensembles:
         if ensemble.name in by_name:
             raise SystemFileError("%s: ensemble '%s' is listed twice" % (source, ensemble.name))
+        if ensemble.name == RUNTIME_MANAGER:  # its ensemble is there already, and a candidate like the others
+            raise SystemFileError("%s: ensemble name %r is the runtime manager's; rename that ensemble"
+                                  % (source, RUNTIME_MANAGER))
         by_name[ensemble.name] = ensemble
     links = doc.get("links", [])
     if not isinstance(links, list):

@@ -194,6 +194,13 @@ def test_a_key_given_twice_in_a_graph_or_system_file_is_refused_naming_it(tmp_pa
         graphfile.load(str(graph))
 
 
+def test_a_system_file_ensemble_named_as_the_runtime_manager_is_refused_naming_the_file(tmp_path):
+    system = tmp_path / "s.json"
+    system.write_text('{"ensembles": [{"name": "a"}, {"name": "runtime-manager"}]}')
+    with pytest.raises(SystemFileError, match="s.json: ensemble name 'runtime-manager' is the runtime manager's"):
+        load_system(str(system))
+
+
 def test_a_name_ending_in_a_newline_is_not_a_name(document):
     doc = copy.deepcopy(document)
     doc["name"] = "main\n"
