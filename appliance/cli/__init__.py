@@ -48,12 +48,16 @@ def parser() -> argparse.ArgumentParser:
         # Accepted after the command too; SUPPRESS keeps the top-level value when it is absent.
         command_parser.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                                     help="show tracebacks and debug logs")
+        command_parser.set_defaults(command_parser=command_parser)  # says a bad command line as its own
     return top
 
 
 def main(argv: Optional[List[str]] = None) -> int:
+    top = parser()
     try:
-        args = parser().parse_args(argv)
+        args, unknown = top.parse_known_args(argv)
+        if unknown:  # said by the command's parser: "appliance simulate: error: ...", not "appliance: error"
+            getattr(args, "command_parser", top).error("unrecognized arguments: %s" % " ".join(unknown))
     except SystemExit as done:  # --help, --version, or a bad command line (already said on stderr)
         return done.code if isinstance(done.code, int) else 2
     if args.command is None:

@@ -177,3 +177,12 @@ def test_a_program_that_exits_as_an_ensemble_loads_it_fails_its_deployment_not_t
                          "    import sys\n    sys.exit(3)\n\n@sq\n", 1)
     code, out, err = run_cli(capsys, "simulate", write_program(exits), "--duration", "0.1")
     assert code == 2 and "program does not load here: SystemExit: 3" in err, (out, err)  # was: exit 0, silent
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["simulate", "prog.py", "--bogus"], "appliance simulate: error: unrecognized arguments: --bogus "
+                                         "(see appliance simulate --help)\n"),  # was: "appliance: error: ..."
+    (["--bogus"], "appliance: error: unrecognized arguments: --bogus (see appliance --help)\n"),
+])
+def test_an_unknown_option_is_said_by_the_command_it_was_given_to(capsys, argv, said):
+    assert run_cli(capsys, *argv) == (2, "", said)
