@@ -26,12 +26,11 @@ log = logging.getLogger("appliance.device")
 #: hundreds of SQs) goes as several, each well inside a ring.
 MAX_BATCH = 256
 
-#: The queue of each process, by the name the queue (and the process) has.
+#: The queue of each process, by the name the queue and the process have: its name in
+#: status replies (``Core.process``), so a process that died is named as status names it.
 PROCESS_NAMES: Dict[Recipient, str] = {
-    Recipient.INPUT_TOKENS: "inputtokens",
-    Recipient.EXECUTE: "execute",
-    Recipient.NETWORK: "network",
-    Recipient.RUNTIME_MANAGER: "runtimemanager",
+    recipient: recipient.name.lower()
+    for recipient in (Recipient.INPUT_TOKENS, Recipient.EXECUTE, Recipient.NETWORK, Recipient.RUNTIME_MANAGER)
 }
 
 

@@ -103,14 +103,15 @@ def test_sigterm_stops_every_process_and_leaves_no_segment(commands):
     assert segments_of("lonely") == []
 
 
-def test_a_child_killed_with_sigkill_makes_the_ensemble_exit_non_zero_naming_it(commands):
+@pytest.mark.parametrize("process", ["execute", "input_tokens"])  # named as status names it (was: inputtokens)
+def test_a_child_killed_with_sigkill_makes_the_ensemble_exit_non_zero_naming_it(commands, process):
     ensemble = commands("ensemble", "--name", "fragile", "--rtm", "127.0.0.1:9", "--listen", "127.0.0.1:0")
     statuses = process_statuses(ensemble.address())
-    execute = statuses["execute"]["device"]["pid"]
-    os.kill(execute, signal.SIGKILL)
+    pid = statuses[process]["device"]["pid"]
+    os.kill(pid, signal.SIGKILL)
     code, _, stderr = ensemble.finish()
     assert code == 1
-    assert "process fragile/execute (pid %d) died: killed by signal 9" % execute in stderr
+    assert "process fragile/%s (pid %d) died: killed by signal 9" % (process, pid) in stderr
     assert not [s["device"]["pid"] for s in statuses.values() if psutil.pid_exists(s["device"]["pid"])]
     assert segments_of("fragile") == []
 
