@@ -7,9 +7,10 @@ and exit status 2, never a traceback further in.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import math
 import os
-from typing import IO, Callable, Optional
+from typing import IO, Callable, Iterator, Optional
 
 from appliance.cli.errors import UsageError
 
@@ -81,24 +82,25 @@ class OutputFile:
     def _cannot_write(self, exc: OSError) -> UsageError:
         return UsageError("%s %s: cannot write: %s" % (self.option, self.path, exc.strerror or exc))
 
-    def write(self, text: str) -> None:
+    @contextlib.contextmanager
+    def _writing(self) -> Iterator[None]:
         try:
-            self._file.write(text)
+            yield
         except OSError as exc:
             raise self._cannot_write(exc) from None
 
+    def write(self, text: str) -> None:
+        with self._writing():
+            self._file.write(text)
+
     def flush(self) -> None:
-        try:
+        with self._writing():
             self._file.flush()
-        except OSError as exc:
-            raise self._cannot_write(exc) from None
 
     def close(self) -> None:
         """Flushes what is buffered; the file is closed even when that fails."""
-        try:
+        with self._writing():
             self._file.close()
-        except OSError as exc:
-            raise self._cannot_write(exc) from None
 
     def __enter__(self) -> OutputFile:
         return self

@@ -257,10 +257,12 @@ class _Builder:
         if base not in self.sqs:
             return base
         n = self._next_suffix.get(base, 2)
-        while "%s_%d" % (base, n) in self.sqs or "%s_%d" % (base, n) in self.reserved:
+        name = "%s_%d" % (base, n)
+        while name in self.sqs or name in self.reserved:
             n += 1
+            name = "%s_%d" % (base, n)
         self._next_suffix[base] = n + 1
-        return "%s_%d" % (base, n)
+        return name
 
     def add(self, template: SQTemplate, args: Sequence[Any], kwargs: Dict[str, Any],
             filename: str, line: int, trigger: Optional[Handle] = None,
