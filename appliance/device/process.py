@@ -36,7 +36,7 @@ def run_core(name: str, make_core: Callable[[], Core], queues: Dict[Recipient, S
     core = make_core()
     inbox = queues[core.recipient]
     core.shell_status = functools.partial(device_status, inbox)
-    outboxes = Outboxes(queues, core.counters, core.too_large)
+    outboxes = Outboxes(queues, core.counters)
     dropped = 0
     running = True
     while running:

@@ -11,7 +11,7 @@ which knows where clients are.
 from __future__ import annotations
 
 import logging
-from typing import Callable, Dict, List, Mapping, Optional, Tuple
+from typing import Dict, List, Mapping, Tuple
 
 import psutil
 
@@ -37,15 +37,11 @@ PROCESS_NAMES: Dict[Recipient, str] = {
 class Outboxes:
     """The queues of the other processes of this ensemble, as one process writes to them."""
 
-    def __init__(self, queues: Mapping[Recipient, ShmQueue], counters: Counters,
-                 too_large: Callable[[Message, str], Optional[List[Message]]] = lambda message, why: None) -> None:
+    def __init__(self, queues: Mapping[Recipient, ShmQueue], counters: Counters) -> None:
         self._queues = dict(queues)
         # Reports for the client go through the network manager: it knows where clients are.
         self._queues[Recipient.CLIENT] = self._queues[Recipient.NETWORK]
         self._counters = counters
-        #: The core's say on a message no queue can carry (``Core.too_large``): what to send
-        #: instead (an SQ's error report), or None for the process to count it.
-        self._too_large = too_large
 
     def send(self, messages: List[Message]) -> None:
         groups: Dict[Tuple[Recipient, bool], List[Message]] = {}
@@ -64,7 +60,8 @@ class Outboxes:
 
     def _put(self, queue: ShmQueue, batch: List[Message], control: bool) -> None:
         """One queue message, or halves of it until each fits its ring; a single message
-        that cannot fit is dropped and counted (a token of megabytes: the SQ's doing)."""
+        that cannot fit is dropped and counted (the inputs of one firing, together more
+        than the execute queue carries)."""
         try:
             queue.put(encode_messages(batch), control=control, items=len(batch))
         except MessageTooLarge as exc:  # refused before anything was queued: safe to split
@@ -72,10 +69,6 @@ class Outboxes:
                 half = len(batch) // 2
                 self._put(queue, batch[:half], control)
                 self._put(queue, batch[half:], control)
-                return
-            instead = self._too_large(batch[0], str(exc))
-            if instead is not None:
-                self.send(instead)
                 return
             self._counters.drop("too_large_for_queue")
             log.error("%s dropped: %s", batch[0].msg_type.name, exc)

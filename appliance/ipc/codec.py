@@ -222,6 +222,43 @@ def private_copy(values: tuple) -> tuple:
     return values
 
 
+class ValueTooLarge(ValueError):
+    """Values whose encoding is more than a limit: refused before anything carries them."""
+
+
+def outbound_copy(values: tuple, limit: int) -> tuple:
+    """:func:`private_copy` of what an SQ returns, or :class:`ValueTooLarge` when the
+    values' encoding (what every queue and transport carries of them) is more than
+    ``limit`` bytes.
+
+    Mutable values are encoded anyway to be copied, so they are measured exactly.
+    Immutable ones are not copied: an upper bound on their encoding (a character
+    is at most 4 bytes, a header at most 16) spares encoding the many small
+    values, and only a bound over the limit is checked exactly.
+    """
+    bound = 16
+    for value in values:
+        cls = value.__class__
+        if cls is str:
+            bound += 4 * len(value) + 16
+        elif cls is bytes:
+            bound += len(value) + 16
+        elif cls is int:
+            bound += value.bit_length() // 8 + 16
+        elif cls in IMMUTABLE:
+            bound += 16
+        else:
+            data = _pack(values)
+            if len(data) > limit:
+                raise ValueTooLarge("%d bytes encoded" % len(data))
+            return _unpack(data)
+    if bound > limit:
+        size = len(_pack(values))
+        if size > limit:
+            raise ValueTooLarge("%d bytes encoded" % size)
+    return values
+
+
 def encode(value: Any) -> bytes:
     """Encode one value (anything the codec knows) to bytes."""
     return _pack(value)

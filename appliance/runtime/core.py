@@ -71,11 +71,6 @@ class Core:
     def on_local_timer(self, local: int) -> List[Output]:
         return self.local_timers.run_due(local)
 
-    def too_large(self, message: Message, reason: str) -> Optional[List[Output]]:
-        """One of this core's outputs that no local queue can carry (a device shell's bound):
-        what to send instead, or None to leave it to the shell, which counts it dropped."""
-        return None
-
     @property
     def process(self) -> str:
         """The process's name in status replies: ``input_tokens``, ``execute``, ``network``, ..."""

@@ -8,9 +8,10 @@ from typing import Any, Callable, Dict, Iterable, List, Optional, Tuple
 from appliance.components.access import CURRENT, Attached, Opener
 from appliance.components.model import Component
 from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Output, Recipient, RuntimeMsg
-from appliance.ipc.codec import IMMUTABLE, private_copy
+from appliance.ipc.codec import IMMUTABLE, ValueTooLarge, outbound_copy, private_copy
 from appliance.program.graphfile import sq_from_document
 from appliance.program.model import SQSpec
+from appliance.program.token import Empty
 from appliance.runtime import reports
 from appliance.runtime.code import DEPLOYED_MARK, load_module, program_from_wire, sq_function, unload_module
 from appliance.runtime.core import AppCore
@@ -22,6 +23,16 @@ _CURRENT = CURRENT
 
 #: The SQ name teardown errors are reported under (no SQ can have it).
 TEARDOWN = "teardown()"
+
+#: The most one firing may send, all its outputs together, encoded: 256 KiB. The same
+#: wherever its consumers run, so what an SQ may return does not depend on the mapping,
+#: and small beside what carries it on: a device's queue (2 MiB) holds 7 such tokens (its
+#: copies for the SQs of one ensemble, or the inputs of one firing), a transport message
+#: (4 MiB) 15 (tokens for more SQs there go as several messages). docs/decisions.md.
+MAX_FIRING_BYTES = 256 * 1024
+
+#: Values whose encoding is a few bytes whatever they are: sent without measuring them.
+_SMALL = frozenset([float, bool, type(None), Empty])
 
 #: Characters of an SQ's input kept with an error report (``--debug`` shows them).
 MAX_INPUT_REPR = 300
@@ -186,22 +197,19 @@ class ExecuteCore(AppCore):
             _CURRENT.attached = None
             return self._failed(exe, exc, values)
         try:
-            if len(outputs) != 1 or outputs[0].__class__ not in IMMUTABLE:  # one plain value: nothing to copy
-                outputs = private_copy(outputs)
+            if len(outputs) != 1 or outputs[0].__class__ not in _SMALL:  # one small value: nothing to copy or measure
+                outputs = outbound_copy(outputs, MAX_FIRING_BYTES)
+        except ValueTooLarge:  # the text leaves out the size, so every such error of the SQ is one
+            return self._unsendable(exe, "its outputs are more than the %d bytes (256 KiB) one firing may send, "
+                                         "encoded" % MAX_FIRING_BYTES, values)
         except Exception as exc:  # whatever the codec raises: the value cannot leave its SQ
-            exe.unsendable += 1
-            return self._report(exe, "unsendable: its output cannot be sent to another SQ: %s: %s"
-                                % (type(exc).__name__, exc), "", values)
+            return self._unsendable(exe, "its output cannot be sent to another SQ: %s: %s"
+                                    % (type(exc).__name__, exc), values)
         return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
-    def too_large(self, message: Message, reason: str) -> Optional[List[Output]]:
-        """An SQ's outputs too large for the queue to the network manager: unsendable, as a
-        value the codec cannot carry is, so the SQ that made it is told and counted."""
-        exe = self.sqs.get(message.payload[0]) if message.msg_type is _SEND_TOKENS else None
-        if exe is None:
-            return None
+    def _unsendable(self, exe: Executable, why: str, values: tuple) -> List[Output]:
         exe.unsendable += 1
-        return self._report(exe, "unsendable: its output cannot be sent to another SQ: %s" % reason, "", ())
+        return self._report(exe, "unsendable: " + why, "", values)
 
     def _failed(self, exe: Executable, exc: BaseException, values: tuple) -> List[Output]:
         line, text = _described(exc)

@@ -10,9 +10,10 @@ import pytest
 
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
+from appliance.runtime.execute import MAX_FIRING_BYTES
 from appliance.sim.harness import numbered_ensembles, simulate
 
-from ..sim.conftest import example_path
+from ..sim.conftest import example_path, longest_bytes
 from .conftest import process_statuses, segments_of
 
 
@@ -262,31 +263,45 @@ def test_an_sq_that_floods_its_ensemble_drops_tokens_but_never_a_control_message
     assert records  # outputs were logged meanwhile
 
 
-HUGE = """
+AT_THE_LIMIT = """
 from appliance import graph, sq, stream
 
-@stream(period_ms=100, count=2)
-def blob(tick):
-    return b"x" * (3 << 20)   # larger than a process's queue can carry
+@stream(period_ms=100, count=2, ensemble="big")
+def fits(tick):
+    return b"x" * %d   # as much as one firing may send
 
-@sq
+@stream(period_ms=100, count=2, ensemble="big")
+def blob(tick):
+    return b"x" * %d   # one byte more
+
+@sq(ensemble="big")
 def size(b):
     return len(b)
 
+@sq(ensemble="big")
+def both(a, b):
+    return len(a) + len(b)
+
 @graph
 def main():
-    return size(blob())
+    f = fits()
+    return size(f), size(blob()), both(f, f)
 """
 
 
-def test_a_token_too_large_for_a_queue_is_its_sqs_error_and_the_ensemble_serves_on(commands, tmp_path):
+def test_a_token_at_the_limit_crosses_the_queues_and_one_over_it_is_its_sqs_error(commands, tmp_path):
+    """The limit is the simulator's (tests/sim/test_values.py): a device's queues carry what it lets
+    through, three copies at once for SQs of one ensemble, two of them one firing's inputs."""
+    length = longest_bytes(MAX_FIRING_BYTES)
     program = tmp_path / "huge.py"
-    program.write_text(HUGE)
+    program.write_text(AT_THE_LIMIT % (length, length + 1))
     code, stdout, stderr, records = _run_on_devices(commands, str(program), tmp_path, "0.3", ("big",))
     assert "app main-1: finished" in stdout, stdout + stderr
     [lost] = [line for line in stdout.splitlines() if line.startswith("  lost ")]
-    assert lost.split() == ["lost", "unsendable", "2"] and records == []
-    assert code == 2 and "unsendable: its output cannot be sent to another SQ: queue " in stderr
+    assert lost.split() == ["lost", "unsendable", "2"]
+    assert sorted((r["sq"], r["value"]) for r in records) == [("both", 2 * length)] * 2 + [("size", length)] * 2
+    assert code == 2 and ("SQ 'blob' on big: unsendable: its outputs are more than the 262144 bytes (256 KiB) "
+                          "one firing may send, encoded  (2 times)") in stderr
 
 
 def test_an_ensemble_started_before_its_manager_keeps_asking_and_joins_once_it_is_up(commands):

@@ -20,7 +20,7 @@ def _too_large_program(tmp_path):
     return str(path)
 
 
-BIG_OUTPUT = '''"""Every output a string of 3 MiB: more than any local queue carries."""
+BIG_OUTPUT = '''"""Every output a string of 3 MiB: more than one firing may send."""
 from appliance import graph, sq, stream
 
 
@@ -113,7 +113,7 @@ def test_each_phase_of_an_app_is_said_once_though_a_new_client_hears_it_again(co
                       for phase in ("deploying", "running", "stopping", "finished")]
 
 
-def test_an_output_too_large_for_a_queue_is_its_sqs_error_and_the_run_fails(commands, tmp_path):
+def test_an_output_over_what_one_firing_may_send_is_its_sqs_error_and_the_run_fails(commands, tmp_path):
     program = tmp_path / "big_output.py"
     program.write_text(BIG_OUTPUT)
     out = tmp_path / "outputs.jsonl"
@@ -123,8 +123,8 @@ def test_an_output_too_large_for_a_queue_is_its_sqs_error_and_the_run_fails(comm
     row = next(line for line in stdout.splitlines() if line.startswith("  blow_up "))
     assert row.split()[-5:] == ["3", "3", "lost", "unsendable", "3"], row  # executions, errors, what it lost
     assert "\n  lost             unsendable 3\n" in stdout and "\n  SQ errors        3\n" in stdout
-    assert ("appliance rtm: error: SQ 'blow_up' on runtime-manager: unsendable: its output cannot be sent to "
-            "another SQ: queue 'runtime-manager/network': a data message of ") in stderr
+    assert ("appliance rtm: error: SQ 'blow_up' on runtime-manager: unsendable: its outputs are more than the "
+            "262144 bytes (256 KiB) one firing may send, encoded  (3 times)\n") in stderr
     assert out.read_text() == ""
 
 

@@ -3,6 +3,7 @@ import os
 
 import pytest
 
+from appliance.ipc.codec import encode
 from appliance.net.impairment import Impairment
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
@@ -38,3 +39,12 @@ def run_sim():
         return records, result
 
     return run
+
+
+def longest_bytes(limit: int) -> int:
+    """The length of the longest bytes value whose encoding as one firing's outputs is at most
+    ``limit`` bytes, by the codec itself."""
+    length = limit
+    while len(encode((b"x" * length,))) > limit:
+        length -= 1
+    return length

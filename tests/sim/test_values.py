@@ -5,7 +5,11 @@ import json
 import pytest
 
 from appliance.cli import main
+from appliance.net import TransportConfig
+from appliance.runtime.execute import MAX_FIRING_BYTES
 from appliance.system import EnsembleDescription
+
+from .conftest import longest_bytes
 
 MUTATING = """
 from appliance import graph, sq, stream
@@ -151,3 +155,67 @@ def main():
     records, result = run_sim(path, ensembles=[EnsembleDescription("solo")], seconds=0.1)
     assert records == [] and result.summary["sq_errors"] == 2
     assert result.errors[0]["error"].startswith("unsendable: ")
+
+
+SIZED = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=3, ensemble="ensemble-1")
+def frame(tick):
+    return b"x" * {length}
+
+@sq(ensemble="{consumer}")
+def measure(b):
+    return len(b)
+
+@graph
+def main():
+    return measure(frame())
+"""
+
+
+@pytest.mark.parametrize("consumer", ["ensemble-1", "ensemble-2"], ids=["same-ensemble", "across-ensembles"])
+def test_what_one_firing_may_send_is_the_same_limit_wherever_its_consumer_runs(run_sim, write_program, consumer):
+    length = longest_bytes(MAX_FIRING_BYTES)
+    records, result = run_sim(write_program(SIZED.format(length=length, consumer=consumer)), ensembles=2,
+                              seconds=0.1)
+    assert [r.value for r in records] == [length] * 3 and result.summary["sq_errors"] == 0
+
+    records, result = run_sim(write_program(SIZED.format(length=length + 1, consumer=consumer)), ensembles=2,
+                              seconds=0.1)
+    assert records == [] and result.summary["sq_errors"] == 3
+    [error] = result.errors
+    assert error["sq"] == "frame" and error["error"] == (
+        "unsendable: its outputs are more than the 262144 bytes (256 KiB) one firing may send, encoded")
+    assert result.summary["sqs"]["frame"]["lost"] == {"unsendable": 3}
+
+
+#: More copies of a token at the limit than one transport message carries.
+COPIES = TransportConfig().max_message_size // MAX_FIRING_BYTES + 1
+
+FANNED_OUT = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=2, ensemble="ensemble-1")
+def frame(tick):
+    return b"x" * %d
+""" % longest_bytes(MAX_FIRING_BYTES) + "".join("""
+@sq(ensemble="ensemble-2")
+def measure_%d(b):
+    return len(b) + %d
+""" % (n, n) for n in range(COPIES)) + """
+@graph
+def main():
+    f = frame()
+    return %s
+""" % ", ".join("measure_%d(f)" % n for n in range(COPIES))
+
+
+def test_a_value_at_the_limit_reaches_every_consumer_on_another_ensemble_however_many_share_it(
+        run_sim, write_program):
+    """17 copies of a 256 KiB token for one ensemble are more than one transport message
+    carries: they go as several, and all arrive, as they would on the producer's ensemble."""
+    records, result = run_sim(write_program(FANNED_OUT), ensembles=2, seconds=0.1)
+    assert result.summary["sq_errors"] == 0, result.errors
+    length = longest_bytes(MAX_FIRING_BYTES)
+    assert sorted(r.value for r in records) == sorted([length + n for n in range(COPIES)] * 2)

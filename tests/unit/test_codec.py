@@ -10,10 +10,12 @@ from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeM
 from appliance.ipc.codec import (
     CODEC_VERSION,
     CodecError,
+    ValueTooLarge,
     decode,
     decode_messages,
     encode,
     encode_messages,
+    outbound_copy,
     private_copy,
 )
 from appliance.program.token import EMPTY, Tag, Token
@@ -145,3 +147,30 @@ def test_a_private_copy_shares_nothing_mutable_and_refuses_what_cannot_be_sent()
     for bad in ({1, 2}, object(), np.array([object()])):
         with pytest.raises(Exception):  # noqa: B017 -- whatever the codec raises
             private_copy((1, bad))
+
+
+outbound = st.lists(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=False) | st.text(max_size=40)
+    | st.binary(max_size=40) | st.lists(st.integers(), max_size=5) | st.just(EMPTY),
+    min_size=1, max_size=4).map(tuple)
+
+
+@given(outbound, st.integers(0, 400))
+def test_outbound_values_are_refused_exactly_when_their_encoding_is_over_the_limit(values, limit):
+    """The shortcut for immutable values never decides otherwise than their encoding would."""
+    size = len(encode(values))
+    if size > limit:
+        with pytest.raises(ValueTooLarge):
+            outbound_copy(values, limit)
+    else:
+        copy = outbound_copy(values, limit)
+        assert copy == values
+        assert all(a is not b for a, b in zip(copy, values) if isinstance(a, list))
+
+
+def test_outbound_values_just_over_the_limit_are_refused_whatever_their_kind():
+    for value in ("\u20ac" * 1000, b"x" * 3000, 7 ** 5000, [1] * 3000):
+        size = len(encode((value,)))
+        assert outbound_copy((value,), size) == (value,)
+        with pytest.raises(ValueTooLarge):
+            outbound_copy((value,), size - 1)
