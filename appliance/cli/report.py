@@ -65,8 +65,11 @@ def print_errors(s: Dict[str, Any], debug: bool, command: str) -> None:
         lines = [e for e in errors if e["sq"] == sq]
         # teardown() is no SQ of the summary: its reports are all there is to count
         total = sqs.get(sq, {}).get("errors", sum(e["reports"] for e in lines))
-        count = "%d times" % total if len(lines) == 1 else "%d of the %d reports of its %d errors" % (
-            error["reports"], sum(e["reports"] for e in lines), total)
+        if len(lines) > 1:
+            count = "%d of the %d reports of its %d errors" % (error["reports"], sum(e["reports"] for e in lines),
+                                                                total)
+        else:
+            count = "once" if total == 1 else "%d times" % total
         print("appliance %s: error: SQ '%s' on %s: %s  (%s)"
               % (command, sq, ", ".join(error["ensembles"]), error["error"], count), file=sys.stderr)
         if debug:

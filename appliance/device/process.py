@@ -8,6 +8,7 @@ sends the outputs to the queues of the processes they name. A system-layer
 """
 from __future__ import annotations
 
+import contextlib
 import functools
 import logging
 from typing import Callable, Dict, List, Optional
@@ -19,6 +20,7 @@ from appliance.ipc import Layer, Message, Recipient
 from appliance.ipc.shmqueue import ShmQueue
 from appliance.runtime.core import Core
 from appliance.runtime.timers import IDLE
+from appliance.runtime.watchdog import Watchdog
 
 log = logging.getLogger("appliance.device")
 
@@ -30,10 +32,15 @@ def wait_seconds(root_due: int, local_due: int, now: int, local: int) -> Optiona
 
 
 def run_core(name: str, make_core: Callable[[], Core], queues: Dict[Recipient, ShmQueue],
-             log_level: int, parent: int) -> None:
-    """The main function of a core's process (input-token, execute or runtime manager)."""
+             log_level: int, parent: int, runs_sqs: bool = False) -> None:
+    """The main function of a core's process (input-token, execute or runtime manager); the
+    one that ``runs_sqs`` (execute) has a watchdog for a firing that does not end."""
     child_started(name, log_level, parent)
-    core = make_core()
+    with Watchdog() if runs_sqs else contextlib.nullcontext():
+        _serve(make_core(), queues)
+
+
+def _serve(core: Core, queues: Dict[Recipient, ShmQueue]) -> None:
     inbox = queues[core.recipient]
     core.shell_status = functools.partial(device_status, inbox)
     outboxes = Outboxes(queues, core.counters)

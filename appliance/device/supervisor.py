@@ -131,7 +131,7 @@ class EnsembleTree:
         else:
             make = functools.partial(RuntimeManagerCore, settings.advertise, name=settings.name,
                                      max_members=settings.max_members)
-        return run_core, (name, make, self.queues, settings.log_level, parent)
+        return run_core, (name, make, self.queues, settings.log_level, parent, recipient is Recipient.EXECUTE)
 
     def sentinels(self) -> List[int]:
         return [child.sentinel for child in self.children.values()]

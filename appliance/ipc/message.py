@@ -62,7 +62,7 @@ class ExecuteMsg(_LayeredType):
     """For the execute process (runs SQ functions)."""
 
     EXECUTION_CONTEXT = 0  # ExecutionContext
-    INSTANTIATE_SQS = 100  # (app, program wire dict, [ExecutePart wire dict])
+    INSTANTIATE_SQS = 100  # (app, program wire dict, [ExecutePart wire dict], sq_time_limit µs)
     REMOVE_SQS = 102  # app
     FORGET_APPS = 103  # None, as SyncMsg's
     STATUS = 130  # request id

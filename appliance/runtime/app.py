@@ -38,6 +38,8 @@ class RunOptions:
     #: Largest clock offset of a hosting ensemble to the runtime manager before the deploy
     #: warns; None: a quarter of the app's smallest stream period.
     max_clock_offset: Optional[int] = None
+    #: How long one firing of an SQ may run before it is stopped (and the SQ with it: watchdog.py).
+    sq_time_limit: int = 10_000_000
     #: A client's token for its deployment request, echoed in the app's reports (and in a
     #: refusal) so the client tells the answer to its request from news of other apps.
     request: str = ""
@@ -49,6 +51,8 @@ class RunOptions:
             raise ValueError("run option strategy must be a name, got %r" % (self.strategy,))
         if type(self.seed) is not int:
             raise ValueError("run option seed must be an int, got %r" % (self.seed,))
+        if type(self.sq_time_limit) is not int or self.sq_time_limit <= 0:
+            raise ValueError("run option sq_time_limit must be a positive int of µs, got %r" % (self.sq_time_limit,))
         for name in ("start_delay", "drain", "deploy_timeout", "teardown_timeout"):
             value = getattr(self, name)
             if type(value) is not int or value < 0:

@@ -16,10 +16,11 @@ from appliance.runtime import reports
 from appliance.runtime.code import DEPLOYED_MARK, load_module, program_from_wire, sq_function, unload_module
 from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
+from appliance.runtime.watchdog import RUNNING, TimeLimitExceeded
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
-_CURRENT = CURRENT
+_CURRENT, _RUNNING = CURRENT, RUNNING
 
 #: The SQ name teardown errors are reported under (no SQ can have it).
 TEARDOWN = "teardown()"
@@ -66,15 +67,20 @@ def _where(tb: Any) -> str:
 class Executable:
     """One SQ's function, how to call it, and its persistent state."""
 
-    __slots__ = ("spec", "function", "state", "errors", "executions", "unsendable", "by_name", "plain")
+    __slots__ = ("spec", "function", "state", "errors", "executions", "unsendable", "by_name", "plain",
+                 "time_limit", "stopped", "not_run")
 
-    def __init__(self, spec: SQSpec, function: Callable[..., Any]) -> None:
+    def __init__(self, spec: SQSpec, function: Callable[..., Any], time_limit: float) -> None:
         self.spec = spec
         self.function = function
         self.state: Optional[Dict[str, Any]] = {} if spec.state else None
         self.errors = 0
         self.executions = 0
         self.unsendable = 0
+        #: Seconds one firing may run (the app's ``sq_time_limit``), and whether one ran longer.
+        self.time_limit = time_limit
+        self.stopped = False
+        self.not_run = 0  # firings after it was stopped
         # Inputs go positionally unless ``state``/``tick`` sit before an input in the signature.
         code = function.__code__
         params = list(code.co_varnames[:code.co_argcount])
@@ -115,6 +121,10 @@ class ExecuteCore(AppCore):
     its first use. When the app is removed (or at ``END``) the program's
     top-level ``teardown()``, if it has one, runs, then the handles are closed;
     what fails there is an SQ error reported under ``teardown()``.
+
+    A firing that runs longer than the app's ``sq_time_limit`` is stopped by the
+    shell's :class:`~appliance.runtime.watchdog.Watchdog`, which this core tells
+    what runs now (``RUNNING``); the SQ is not called again in that app.
     """
 
     recipient = Recipient.EXECUTE
@@ -137,8 +147,10 @@ class ExecuteCore(AppCore):
         self.on(ExecuteMsg.END, self._end)
 
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
-        app, program_doc, docs = payload
+        app, program_doc, docs, time_limit = payload
         refusal = self.refuse_deploy(app)
+        if not refusal and (type(time_limit) is not int or time_limit <= 0):
+            refusal = "%s: its sq_time_limit must be a positive int of µs, got %r" % (self.ensemble, time_limit)
         if refusal:
             return [reports.ready(app, self.ensemble, self.recipient, [refusal])]
         errors: List[str] = []
@@ -155,7 +167,7 @@ class ExecuteCore(AppCore):
             for index, doc in enumerate(docs):
                 try:
                     spec = sq_from_document(doc, source="deployed SQ", index=index)
-                    sqs[spec.name] = Executable(spec, sq_function(spec, module))
+                    sqs[spec.name] = Executable(spec, sq_function(spec, module), time_limit / 1e6)
                 except Exception as exc:
                     errors.append("%s: %s" % (self.ensemble, exc))
         if errors:
@@ -177,6 +189,9 @@ class ExecuteCore(AppCore):
         if exe is None:
             self.counters.drop("unknown_sq")
             return []
+        if exe.stopped:
+            exe.not_run += 1
+            return []
         spec = exe.spec
         exe.executions += 1
         values = ctx.values
@@ -184,8 +199,9 @@ class ExecuteCore(AppCore):
             if len(values) != 1 or values[0].__class__ not in IMMUTABLE:  # private_copy's test, inline
                 values = private_copy(values)
             _CURRENT.attached = self.attached  # what components.read/write reach during this call, and only then
+            _RUNNING.exe = exe  # what the watchdog looks at
             result = exe.function(*values) if exe.plain else exe.call(values, ctx.tick)
-            _CURRENT.attached = None
+            _RUNNING.exe = _CURRENT.attached = None
             if spec.outputs == 1:
                 outputs = (result,)
             elif isinstance(result, (tuple, list)) and len(result) == spec.outputs:
@@ -193,8 +209,10 @@ class ExecuteCore(AppCore):
             else:
                 raise ValueError("SQ %s has outputs=%d but %s"
                                  % (spec.name, spec.outputs, _returned(result, spec.outputs)))
-        except (Exception, SystemExit) as exc:
-            _CURRENT.attached = None
+        except (Exception, SystemExit, TimeLimitExceeded) as exc:
+            _RUNNING.exe = _CURRENT.attached = None
+            if exc.__class__ is TimeLimitExceeded:
+                exe.stopped = True
             return self._failed(exe, exc, values)
         try:
             if len(outputs) != 1 or outputs[0].__class__ not in _SMALL:  # one small value: nothing to copy or measure
@@ -272,6 +290,8 @@ class ExecuteCore(AppCore):
             sqs[name] = {"executions": exe.executions, "errors": exe.errors}
             if exe.unsendable:
                 sqs[name]["dropped.unsendable"] = exe.unsendable
+            if exe.not_run:
+                sqs[name]["dropped.over_time_limit"] = exe.not_run
         if self.module is not None:
             unload_module(self.module)
         self.sqs.clear()

@@ -369,7 +369,8 @@ class RuntimeManagerCore(Core):
                 ensemble,
                 Message(SyncMsg.INSTANTIATE_SQS,
                         (app.id, [{"sq": d, "fed": sorted(fed[d["name"]])} for d in docs]), Recipient.INPUT_TOKENS),
-                Message(ExecuteMsg.INSTANTIATE_SQS, (app.id, program, docs), Recipient.EXECUTE),
+                Message(ExecuteMsg.INSTANTIATE_SQS, (app.id, program, docs, app.options.sq_time_limit),
+                        Recipient.EXECUTE),
                 Message(NetMsg.INSTANTIATE_SQS, (app.id, [forwards[s.name] for s in specs], routes), Recipient.NETWORK),
             ))
             app.waiting.update((ensemble, p.value) for p in _PROCESSES)

@@ -24,6 +24,7 @@ from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
 from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.runtime.status import add_late_counts, transport_totals
+from appliance.runtime.watchdog import Watchdog
 from appliance.sim.drivers import ComponentWrite
 from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.link import derived_rng
@@ -201,7 +202,8 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     limit = (world.now + options.deploy_timeout + options.start_delay + options.duration + options.drain
              + options.teardown_timeout)
     try:
-        world.env.run(until=world.env.any_of([client.done, world.env.timeout(limit - world.now)]))
+        with Watchdog():  # an SQ that never returns would stop simulated time with it
+            world.env.run(until=world.env.any_of([client.done, world.env.timeout(limit - world.now)]))
     finally:
         if client.frozen:
             gc.unfreeze()

@@ -45,7 +45,7 @@ def _core():
 
 def _deploy(core, graph, app="app-1"):
     docs = [graphfile.sq_to_document(s) for s in graph.sqs]
-    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, (app, program_to_wire(graph.program), docs),
+    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, (app, program_to_wire(graph.program), docs, 10_000_000),
                               Recipient.EXECUTE), now=0)
     [ready] = [m for o in out for m in o.payload if m.msg_type is RuntimeMsg.SQS_READY]
     assert ready.payload[3] == []

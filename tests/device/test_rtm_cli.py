@@ -9,6 +9,7 @@ import pytest
 from appliance.device.client import MAX_REQUEST_BYTES
 
 from ..sim.conftest import example_path
+from ..sim.test_watchdog import STUCK
 
 
 def _too_large_program(tmp_path):
@@ -193,3 +194,22 @@ def test_commands_that_come_and_go_leave_the_rtm_command_hearing_every_app(comma
     assert len(network["clients"]) == 1  # rtm's own: the commands that ended unsubscribed
     assert network["counters"].get("dropped.send_failed", 0) == 0
     assert rtm.stop()[0] == 0
+
+
+def test_a_firing_that_does_not_end_on_a_device_is_stopped_and_the_run_ends(commands, tmp_path):
+    """The execute process's watchdog, as the simulator's (tests/sim/test_watchdog.py). Its SQs
+    wait meanwhile: the run is long enough (3 s) for the stuck firing to be stopped (within
+    1 s and 1.25 limits) and the others' queued firings to run before the teardown."""
+    program = tmp_path / "stuck.py"
+    source = STUCK.replace("{body}", "while True:\n            pass")
+    program.write_text(source)
+    line = source.splitlines().index("        while True:") + 1
+    out = tmp_path / "outputs.jsonl"
+    code, stdout, stderr = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
+                                    "--duration", "3", "--sq-time-limit", "0.2", "--out", str(out)).finish()
+    assert code == 2 and "app main-1: finished" in stdout, stdout + stderr
+    assert "\n  lost             over_time_limit 3\n" in stdout
+    assert ("SQ 'stuck' on runtime-manager: TimeLimitExceeded: ran for more than 0.2 s at one firing (the app's "
+            "sq_time_limit) and was stopped; it is not called again in this app (stuck.py:%d)" % line) in stderr
+    values = [json.loads(line) for line in out.read_text().splitlines()]
+    assert sorted(r["value"] for r in values if r["sq"] == "other") == [2] * 5

@@ -74,7 +74,7 @@ def test_a_malformed_payload_is_refused_and_the_core_keeps_serving():
 
 def _deploy_execute(core, graph):
     docs = [graphfile.sq_to_document(s) for s in graph.sqs]
-    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program_to_wire(graph.program), docs),
+    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program_to_wire(graph.program), docs, 10_000_000),
                               Recipient.EXECUTE), now=0)
     [ready] = reports(out, RuntimeMsg.SQS_READY)
     return ready.payload
@@ -106,7 +106,7 @@ def test_error_reports_are_bounded_but_every_error_is_counted(graph):
 def test_a_program_that_does_not_load_is_reported_with_the_ensemble():
     core = ExecuteCore("e1")
     program = program_to_wire(ProgramSource("bad", "bad.py", "import no_such_module_here\n"))
-    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program, []), Recipient.EXECUTE), now=0)
+    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program, [], 10_000_000), Recipient.EXECUTE), now=0)
     [ready] = reports(out, RuntimeMsg.SQS_READY)
     assert "e1: program does not load here: ModuleNotFoundError" in ready.payload[3][0]
 
@@ -155,7 +155,7 @@ def test_the_network_core_admits_control_messages_only_from_the_runtime_manager(
 def test_the_network_core_alone_admits_sq_code_from_nowhere():
     core = NetworkCore("e1", "sim:e1")
     core.handle(Message(NetMsg.JOIN_NETWORK, ("sim:rtm", {"name": "e1"}), Recipient.NETWORK), now=0)
-    code = Message(ExecuteMsg.INSTANTIATE_SQS, ("app", {"source": "import os"}, []), Recipient.EXECUTE)
+    code = Message(ExecuteMsg.INSTANTIATE_SQS, ("app", {"source": "import os"}, [], 10_000_000), Recipient.EXECUTE)
     routes = Message(NetMsg.ADD_ROUTES, {"e2": "sim:e2"}, Recipient.NETWORK)
     # Even from the runtime manager's address: a UDP source address can be forged.
     assert core.deliver([code, routes], "sim:rtm", now=1) == []
@@ -353,7 +353,7 @@ def _deploy_all_three(graph, app):
     docs = [graphfile.sq_to_document(s) for s in graph.sqs]
     sync.handle(Message(SyncMsg.INSTANTIATE_SQS, (app, [{"sq": d, "fed": [0] if d["name"] == "invert" else []}
                                                         for d in docs]), Recipient.INPUT_TOKENS), 0)
-    execute.handle(Message(ExecuteMsg.INSTANTIATE_SQS, (app, program_to_wire(graph.program), docs),
+    execute.handle(Message(ExecuteMsg.INSTANTIATE_SQS, (app, program_to_wire(graph.program), docs, 10_000_000),
                            Recipient.EXECUTE), 0)
     network.handle(Message(NetMsg.INSTANTIATE_SQS, (app, [{"sq": "invert", "destinations": [[]], "logged": [0]}],
                                                      {"runtime-manager": "sim:rtm"}), Recipient.NETWORK), 0)
@@ -383,7 +383,7 @@ def test_a_late_removal_of_an_earlier_app_leaves_the_current_one_alone(graph):
 
 
 def test_a_late_deploy_of_an_app_already_removed_here_is_refused(graph):
-    deploys = {InputTokenCore: ("main-1", []), ExecuteCore: ("main-1", program_to_wire(graph.program), []),
+    deploys = {InputTokenCore: ("main-1", []), ExecuteCore: ("main-1", program_to_wire(graph.program), [], 10_000_000),
                NetworkCore: ("main-1", [], {})}
     for core in _deploy_all_three(graph, "main-1"):
         core.handle(Message(REMOVE[type(core)], "main-1", core.recipient), 1)
@@ -397,3 +397,14 @@ def test_a_removal_that_arrives_before_its_deploy_retires_the_app(graph):
     core.handle(Message(SyncMsg.REMOVE_SQS, "main-1", Recipient.INPUT_TOKENS), 0)
     out = core.handle(Message(SyncMsg.INSTANTIATE_SQS, ("main-1", []), Recipient.INPUT_TOKENS), 1)
     assert reports(out, RuntimeMsg.SQS_READY)[0].payload[3] == ["e1: app main-1 was already removed here"]
+
+
+@pytest.mark.parametrize("limit", [0, -5, 1.5, "10"])
+def test_a_deployment_with_a_bad_time_limit_fails_naming_it(graph, limit):
+    core = ExecuteCore("e1")
+    docs = [graphfile.sq_to_document(s) for s in graph.sqs]
+    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program_to_wire(graph.program), docs, limit),
+                              Recipient.EXECUTE), now=0)
+    [ready] = reports(out, RuntimeMsg.SQS_READY)
+    assert ready.payload[3] == ["e1: its sq_time_limit must be a positive int of µs, got %r" % (limit,)]
+    assert core.sqs == {} and core.app is None

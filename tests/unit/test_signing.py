@@ -7,7 +7,7 @@ from appliance.ipc.codec import encode_messages
 from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an_ensemble
 
 KEY = Ed25519PrivateKey.generate()
-DEPLOY = [Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", {}, []), Recipient.EXECUTE)]
+DEPLOY = [Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", {}, [], 10_000_000), Recipient.EXECUTE)]
 
 
 def joined_pair(boot=7):

@@ -1,0 +1,104 @@
+"""Stopping an SQ firing that does not end: a loop that never exits, a wait forever.
+
+An SQ runs in its execute process's main thread (the simulator's, in a
+simulation), so one that never returns would stall every SQ there, and a
+simulation would hang without a word. Each execute core says which SQ runs
+now (``RUNNING.exe``: one attribute store before and after each call); a
+:class:`Watchdog` thread looks at it a few times per time limit and, when
+the same firing is still running after the SQ's limit (the app's run option
+``sq_time_limit``), sends the process a signal whose handler raises
+:class:`TimeLimitExceeded` in the main thread, inside the SQ. The handler
+checks the firing again, in the main thread, so a firing that ended in the
+meantime is never hit. The exception is a ``BaseException``, so an SQ that
+catches ``Exception`` in its loop is stopped too; the execute core reports
+it as that SQ's error, with the line it was stopped at, and calls the SQ no
+more in that app.
+
+A signal reaches Python code only in the main thread, so the watchdog works
+where the cores run there (the ``simulate`` command, a device's execute
+process); elsewhere (a simulation run from another thread) it is not armed.
+"""
+from __future__ import annotations
+
+import signal
+import threading
+import time
+from types import TracebackType
+from typing import Any, Optional, Tuple, Type
+
+#: The signal the watchdog raises its exception with: not SIGALRM, which test runners use.
+SIGNAL = signal.SIGUSR2
+
+
+class TimeLimitExceeded(BaseException):
+    """Raised inside an SQ that ran longer than its app's ``sq_time_limit`` at one firing."""
+
+
+class _Running:
+    """The SQ an execute core of this process runs now (an ``Executable``), or None."""
+
+    __slots__ = ("exe",)
+
+    def __init__(self) -> None:
+        self.exe: Any = None
+
+
+RUNNING = _Running()
+
+
+class Watchdog:
+    """One thread per process that stops a firing over its SQ's time limit (``exe.time_limit``, s).
+
+    Use as a context manager around the loop that runs the cores; it restores the
+    signal's previous handler when it ends.
+    """
+
+    def __init__(self) -> None:
+        self._stop = threading.Event()
+        self._thread: Optional[threading.Thread] = None
+        self._main = threading.main_thread().ident
+        #: The firing the thread found over its limit: (exe, its execution count).
+        self._flagged: Optional[Tuple[Any, int]] = None
+        self._previous: Any = None
+
+    def __enter__(self) -> Watchdog:
+        if threading.current_thread() is threading.main_thread():
+            self._previous = signal.signal(SIGNAL, self._interrupt)
+            self._thread = threading.Thread(target=self._watch, name="sq-watchdog", daemon=True)
+            self._thread.start()
+        return self
+
+    def __exit__(self, kind: Optional[Type[BaseException]], value: Optional[BaseException],
+                 tb: Optional[TracebackType]) -> None:
+        if self._thread is not None:
+            self._stop.set()
+            self._thread.join()
+            signal.signal(SIGNAL, self._previous)
+            self._thread = None
+
+    def _watch(self) -> None:
+        seen: Optional[Tuple[Any, int]] = None
+        since = 0.0
+        while not self._stop.wait(_check_every(seen)):
+            exe = RUNNING.exe
+            firing = None if exe is None else (exe, exe.executions)
+            now = time.monotonic()
+            if firing != seen:
+                seen, since = firing, now
+            elif firing is not None and now - since >= firing[0].time_limit and not self._stop.is_set():
+                self._flagged, since = firing, now  # and again a limit later, if it swallowed it
+                signal.pthread_kill(self._main, SIGNAL)
+
+    def _interrupt(self, signum: int, frame: Any) -> None:
+        exe = RUNNING.exe
+        if exe is not None and (exe, exe.executions) == self._flagged:
+            self._flagged = None
+            raise TimeLimitExceeded("ran for more than %g s at one firing (the app's sq_time_limit) and was "
+                                    "stopped; it is not called again in this app" % exe.time_limit)
+
+
+def _check_every(firing: Optional[Tuple[Any, int]]) -> float:
+    """How long the thread sleeps between looks: a quarter of the running SQ's limit (at most
+    a second), a second when none ran at the last look; so a firing is stopped at most a
+    second and 1.25 limits after it started."""
+    return 1.0 if firing is None else min(1.0, firing[0].time_limit / 4)
