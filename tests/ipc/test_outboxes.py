@@ -31,3 +31,16 @@ def test_tokens_a_full_queue_drops_are_counted_one_by_one_not_by_queue_message(m
     assert lost > inbox.stats().dropped  # each queue message held many tokens
     assert lost + len(got) == sent  # every token arrived or was counted lost
     assert [m.payload[2][0] for m in got] == list(range(sent - len(got), sent))  # the newest survive
+
+
+
+def test_a_message_larger_than_a_ring_is_counted_and_logged_not_raised_and_the_others_go(make_queue):
+    inbox = make_queue("execute", data_bytes=64 * 1024)
+    counters = Counters()
+    outboxes = Outboxes({Recipient.EXECUTE: inbox, Recipient.NETWORK: make_queue("network")}, counters)
+    small = Message(NetMsg.SEND_TOKENS, ("sq", None, (b"x" * 20_000,)), Recipient.EXECUTE)
+    large = Message(NetMsg.SEND_TOKENS, ("sq", None, (b"x" * 70_000,)), Recipient.EXECUTE)
+    outboxes.send([small, large, small])
+    assert counters.get("dropped.too_large_for_queue") == 1
+    got = [m for data in inbox.get_many(100) for m in decode_batch(data, counters)]
+    assert [m.payload for m in got] == [small.payload] * 2
