@@ -16,7 +16,7 @@ from appliance.runtime import reports
 from appliance.runtime.code import DEPLOYED_MARK, load_module, program_from_wire, sq_function, unload_module
 from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
-from appliance.runtime.watchdog import RUNNING, TimeLimitExceeded
+from appliance.runtime.watchdog import RUNNING, TimeLimitExceeded, Watched
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
@@ -140,6 +140,8 @@ class ExecuteCore(AppCore):
         #: This deployment's components as its SQs reach them (their handles, opened at first use).
         self.attached = Attached(ensemble)
         self._released = True
+        #: Seconds the deployed program's code may run at once (its app's ``sq_time_limit``).
+        self.time_limit = 0.0
         self.on(ExecuteMsg.EXECUTION_CONTEXT, self._execute)
         self.on(ExecuteMsg.INSTANTIATE_SQS, self._instantiate)
         self.on(ExecuteMsg.REMOVE_SQS, self._remove)
@@ -176,6 +178,7 @@ class ExecuteCore(AppCore):
             errors.extend("%s: %s" % (self.ensemble, line) for line in attached.close())
         else:
             self.install(app)
+            self.time_limit = time_limit / 1e6
             self.module = module
             self.sqs.update(sqs)
             self.attached = attached
@@ -257,9 +260,12 @@ class ExecuteCore(AppCore):
         hook = self.module.__dict__.get("teardown") if self.module is not None else None
         if isinstance(hook, types.FunctionType):
             _CURRENT.attached = self.attached
+            _RUNNING.exe = Watched(self.time_limit)
             try:
                 hook()
-            except (Exception, SystemExit) as exc:
+                _RUNNING.exe = None  # inside: the watchdog's exception may come until it is cleared
+            except (Exception, SystemExit, TimeLimitExceeded) as exc:
+                _RUNNING.exe = None
                 failures.append(_described(exc))
             _CURRENT.attached = None
         failures.extend((line, "") for line in self.attached.close())

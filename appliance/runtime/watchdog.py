@@ -12,7 +12,7 @@ checks the firing again, in the main thread, so a firing that ended in the
 meantime is never hit. The exception is a ``BaseException``, so an SQ that
 catches ``Exception`` in its loop is stopped too; the execute core reports
 it as that SQ's error, with the line it was stopped at, and calls the SQ no
-more in that app.
+more in that app. A program's ``teardown()`` is watched the same way.
 
 A signal reaches Python code only in the main thread, so the watchdog works
 where the cores run there (the ``simulate`` command, a device's execute
@@ -31,7 +31,8 @@ SIGNAL = signal.SIGUSR2
 
 
 class TimeLimitExceeded(BaseException):
-    """Raised inside an SQ that ran longer than its app's ``sq_time_limit`` at one firing."""
+    """Raised inside an SQ firing (or a program's ``teardown()``) that ran longer than its
+    app's ``sq_time_limit``."""
 
 
 class _Running:
@@ -46,8 +47,20 @@ class _Running:
 RUNNING = _Running()
 
 
+class Watched:
+    """Program code the watchdog may stop that is no SQ firing (``teardown()``): what an
+    execute core puts in ``RUNNING`` while it runs."""
+
+    __slots__ = ("time_limit", "executions")
+
+    def __init__(self, time_limit: float) -> None:
+        self.time_limit = time_limit
+        self.executions = 0
+
+
 class Watchdog:
-    """One thread per process that stops a firing over its SQ's time limit (``exe.time_limit``, s).
+    """One thread per process that stops a firing over its SQ's time limit (``exe.time_limit``, s;
+    ``exe`` an ``Executable`` or a :class:`Watched`).
 
     Use as a context manager around the loop that runs the cores; it restores the
     signal's previous handler when it ends.
@@ -93,7 +106,7 @@ class Watchdog:
         exe = RUNNING.exe
         if exe is not None and (exe, exe.executions) == self._flagged:
             self._flagged = None
-            raise TimeLimitExceeded("ran for more than %g s at one firing (the app's sq_time_limit) and was "
+            raise TimeLimitExceeded("ran for more than %g s (the app's sq_time_limit) and was "
                                     "stopped; it is not called again in this app" % exe.time_limit)
 
 

@@ -209,7 +209,7 @@ def test_a_firing_that_does_not_end_on_a_device_is_stopped_and_the_run_ends(comm
                                     "--duration", "3", "--sq-time-limit", "0.2", "--out", str(out)).finish()
     assert code == 2 and "app main-1: finished" in stdout, stdout + stderr
     assert "\n  lost             over_time_limit 3\n" in stdout
-    assert ("SQ 'stuck' on runtime-manager: TimeLimitExceeded: ran for more than 0.2 s at one firing (the app's "
+    assert ("SQ 'stuck' on runtime-manager: TimeLimitExceeded: ran for more than 0.2 s (the app's "
             "sq_time_limit) and was stopped; it is not called again in this app (stuck.py:%d)" % line) in stderr
     values = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["value"] for r in values if r["sq"] == "other") == [2] * 5

@@ -56,7 +56,7 @@ def test_a_firing_that_does_not_end_is_stopped_and_its_sq_with_it(write_program,
     assert summary["sqs"]["stuck"]["lost"] == {"over_time_limit": 3} and summary["sq_errors"] == 1
     [error] = summary["errors"]
     assert error["sq"] == "stuck" and error["error"].startswith(
-        "TimeLimitExceeded: ran for more than 0.2 s at one firing (the app's sq_time_limit) and was stopped; "
+        "TimeLimitExceeded: ran for more than 0.2 s (the app's sq_time_limit) and was stopped; "
         "it is not called again in this app (")
     where = error["error"].rsplit("(", 1)[1]  # the line it was stopped at, in the body
     assert where in ["%s:%d)" % (path.rsplit("/", 1)[-1], line)
@@ -70,3 +70,18 @@ def test_a_time_limit_that_is_no_time_is_refused_naming_the_flag(write_program, 
     assert "argument --sq-time-limit: must be a number of seconds from 0.000001" in capsys.readouterr().err
     with pytest.raises(ValueError, match="run option sq_time_limit must be a positive int of µs, got 0"):
         RunOptions(sq_time_limit=0)
+
+
+def test_a_teardown_that_does_not_end_is_stopped_and_the_run_ends(write_program, tmp_path, capsys):
+    source = STUCK.replace("{body}", "pass") + "\n\ndef teardown():\n    while True:\n        pass\n"
+    path = write_program(source)
+    summary_file = tmp_path / "s.json"
+    code = main(["simulate", path, "--ensembles", "1", "--duration", "0.1", "--sq-time-limit", "0.2",
+                 "--summary-json", str(summary_file)])
+    assert code == 2
+    summary = json.loads(summary_file.read_text())["summary"]
+    assert summary["phase"] == "finished" and summary["outputs"] == 10  # the run itself was whole
+    stopped = [e for e in summary["errors"] if e["sq"] == "teardown()"]
+    assert stopped and all(e["error"].startswith("TimeLimitExceeded: ran for more than 0.2 s (the app's "
+                                                 "sq_time_limit) and was stopped") for e in stopped)
+    assert "SQ 'teardown()' on " in capsys.readouterr().err
