@@ -70,6 +70,9 @@ class Executable:
     __slots__ = ("spec", "function", "state", "errors", "executions", "unsendable", "by_name", "plain",
                  "time_limit", "stopped", "not_run")
 
+    #: What follows a firing's stop by the watchdog, for the error's text.
+    after_stop = "; it is not called again in this app"
+
     def __init__(self, spec: SQSpec, function: Callable[..., Any], time_limit: float) -> None:
         self.spec = spec
         self.function = function
@@ -161,8 +164,11 @@ class ExecuteCore(AppCore):
         attached = _CURRENT.attached = Attached(self.ensemble, self.components, self.drivers)  # for top-level code
         try:
             program = program_from_wire(program_doc)
+            _RUNNING.exe = Watched(time_limit / 1e6)  # its top level runs here, as long as an SQ may
             module = load_module(program, self.ensemble)
-        except (Exception, SystemExit) as exc:  # the program's top level runs here: sys.exit() must not end us
+            _RUNNING.exe = None
+        except (Exception, SystemExit, TimeLimitExceeded) as exc:  # sys.exit() at its top level must not end us
+            _RUNNING.exe = None
             errors.append("%s: program does not load here: %s: %s" % (self.ensemble, type(exc).__name__, exc))
         _CURRENT.attached = None
         if module is not None:

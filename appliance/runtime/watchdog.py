@@ -12,7 +12,8 @@ checks the firing again, in the main thread, so a firing that ended in the
 meantime is never hit. The exception is a ``BaseException``, so an SQ that
 catches ``Exception`` in its loop is stopped too; the execute core reports
 it as that SQ's error, with the line it was stopped at, and calls the SQ no
-more in that app. A program's ``teardown()`` is watched the same way.
+more in that app. A program's top level, as an ensemble loads it, and its
+``teardown()`` are watched the same way.
 
 A signal reaches Python code only in the main thread, so the watchdog works
 where the cores run there (the ``simulate`` command, a device's execute
@@ -48,10 +49,13 @@ RUNNING = _Running()
 
 
 class Watched:
-    """Program code the watchdog may stop that is no SQ firing (``teardown()``): what an
-    execute core puts in ``RUNNING`` while it runs."""
+    """Program code the watchdog may stop that is no SQ firing (its top level as it loads,
+    ``teardown()``): what an execute core puts in ``RUNNING`` while it runs."""
 
     __slots__ = ("time_limit", "executions")
+
+    #: What follows its stop, for the error's text (an SQ: it is not called again).
+    after_stop = ""
 
     def __init__(self, time_limit: float) -> None:
         self.time_limit = time_limit
@@ -106,8 +110,8 @@ class Watchdog:
         exe = RUNNING.exe
         if exe is not None and (exe, exe.executions) == self._flagged:
             self._flagged = None
-            raise TimeLimitExceeded("ran for more than %g s (the app's sq_time_limit) and was "
-                                    "stopped; it is not called again in this app" % exe.time_limit)
+            raise TimeLimitExceeded("ran for more than %g s (the app's sq_time_limit) and was stopped%s"
+                                    % (exe.time_limit, exe.after_stop))
 
 
 def _check_every(firing: Optional[Tuple[Any, int]]) -> float:

@@ -17,6 +17,7 @@ from appliance.ipc import (
 from appliance.program import graphfile
 from appliance.program.model import ProgramSource
 from appliance.program.token import EMPTY, Tag, Token
+from appliance.runtime import watchdog
 from appliance.runtime.app import FAILED, RUNNING, RunOptions
 from appliance.runtime.code import program_to_wire
 from appliance.runtime.execute import ExecuteCore
@@ -408,3 +409,15 @@ def test_a_deployment_with_a_bad_time_limit_fails_naming_it(graph, limit):
     [ready] = reports(out, RuntimeMsg.SQS_READY)
     assert ready.payload[3] == ["e1: its sq_time_limit must be a positive int of µs, got %r" % (limit,)]
     assert core.sqs == {} and core.app is None
+
+
+def test_a_program_whose_top_level_does_not_end_is_stopped_and_its_deployment_fails():
+    core = ExecuteCore("e1")
+    program = program_to_wire(ProgramSource("stuck", "stuck.py", "import time\nwhile True:\n    time.sleep(1)\n"))
+    with watchdog.Watchdog():
+        out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program, [], 200_000), Recipient.EXECUTE),
+                          now=0)
+    [ready] = reports(out, RuntimeMsg.SQS_READY)
+    assert ready.payload[3] == ["e1: program does not load here: TimeLimitExceeded: ran for more than 0.2 s (the "
+                                "app's sq_time_limit) and was stopped"]
+    assert core.app is None and watchdog.RUNNING.exe is None
