@@ -30,9 +30,16 @@ def print_summary(s: Dict[str, Any], out: Optional[str], transport: Dict[str, in
     if s["refused"]:
         rows.append(("refused", causes(s["refused"])))
     rows.extend(network)
-    rows.append(("transport", "%d messages, %d retransmitted fragments, %d failed, %d bad CRC, %d duplicates"
-                 % (transport["sent"], transport["retransmitted"], transport["failed"], transport["bad_crc"],
-                    transport["duplicates"])))
+    line = "%d messages, %d retransmitted fragments, %d failed, %d bad CRC, %d duplicates" % (
+        transport["sent"], transport["retransmitted"], transport["failed"], transport["bad_crc"],
+        transport["duplicates"])
+    # Best-effort messages (tokens between SQs) the transport lost itself, said when there are any.
+    if transport["best_effort_dropped"]:
+        line += ", %d best-effort never sent" % transport["best_effort_dropped"]
+    incomplete = transport["reassembly_expired"] + transport["reassembly_evicted"]
+    if incomplete:
+        line += ", %d incomplete dropped" % incomplete
+    rows.append(("transport", line))
     rows.append(("SQ errors", str(s["sq_errors"])))
     for label, value in rows:
         print("  %-16s %s" % (label, value))

@@ -63,7 +63,15 @@ class Outboxes:
         that cannot fit is dropped and counted (the inputs of one firing, together more
         than the execute queue carries)."""
         try:
-            queue.put(encode_messages(batch), control=control, items=len(batch))
+            data = encode_messages(batch)
+        except Exception as exc:  # what the codec refuses (a core's bug, never a value an SQ returned): the
+            # process serves on, and the loss is counted as the network manager counts one it cannot send
+            self._counters.drop("unsendable", len(batch))
+            log.error("%d %s message(s) dropped: they cannot be encoded: %s: %s", len(batch),
+                      batch[0].msg_type.name, type(exc).__name__, exc)
+            return
+        try:
+            queue.put(data, control=control, items=len(batch))
         except MessageTooLarge as exc:  # refused before anything was queued: safe to split
             if len(batch) > 1:
                 half = len(batch) // 2

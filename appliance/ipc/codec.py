@@ -232,20 +232,19 @@ def outbound_copy(values: tuple, limit: int) -> tuple:
     ``limit`` bytes.
 
     Mutable values are encoded anyway to be copied, so they are measured exactly.
-    Immutable ones are not copied: an upper bound on their encoding (a character
-    is at most 4 bytes, a header at most 16) spares encoding the many small
-    values, and only a bound over the limit is checked exactly.
+    Immutable ones are not copied: an upper bound on their encoding (a header is
+    at most 16 bytes) spares encoding the many small values, and only a bound
+    over the limit is checked exactly. A string that is not ASCII is encoded
+    always: one holding a lone surrogate cannot be, and must fail here, at its SQ.
     """
     bound = 16
     for value in values:
         cls = value.__class__
-        if cls is str:
-            bound += 4 * len(value) + 16
-        elif cls is bytes:
+        if cls is bytes or cls is str and value.isascii():  # an ASCII character is one byte
             bound += len(value) + 16
         elif cls is int:
             bound += value.bit_length() // 8 + 16
-        elif cls in IMMUTABLE:
+        elif cls in IMMUTABLE and cls is not str:
             bound += 16
         else:
             data = _pack(values)

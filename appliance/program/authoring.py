@@ -35,6 +35,7 @@ from appliance.components.query import QueryError, normalize
 from appliance.program.builtins import BUILTINS
 from appliance.program.errors import BuildError
 from appliance.program.graphfile import check_wiring, name_problem, path_problem
+from appliance.program.jsonfile import has_lone_surrogate
 from appliance.program.model import (
     DEADLINE,
     DEFAULT_MAX_AGE,
@@ -365,13 +366,17 @@ def _constant(value: Any, param: str, fail: Callable[[str], BuildError]) -> Any:
     try:
         # Exactly what a graph file will hold (tuples become lists, keys strings), whether the
         # graph goes through a file or straight to a simulation.
-        return json.loads(json.dumps(value, allow_nan=False))
+        held = json.loads(json.dumps(value, allow_nan=False))
     except ValueError:  # what allow_nan refuses, at any depth
         raise fail("constant %r holds a float that is not finite (nan or infinity); graph files hold JSON values, "
                    "which have none" % param) from None
     except TypeError:
         raise fail("constant %r is a %s; graph files hold JSON values (numbers, strings, lists, dicts)"
                    % (param, type(value).__name__)) from None
+    if has_lone_surrogate(held):
+        raise fail("constant %r holds a string that is not Unicode text: a lone surrogate (such as '\\udcff'), "
+                   "which no ensemble can be sent" % param)
+    return held
 
 
 _local = threading.local()

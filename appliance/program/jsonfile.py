@@ -4,7 +4,9 @@
 ``"ensembles"`` lists would run on the second alone. Every file is read here,
 and a key given twice in any object is refused, as is a file that cannot be
 read, is not JSON, or nests too deeply; ``error`` makes the exception its
-caller raises (naming the file as that caller names files).
+caller raises (naming the file as that caller names files). So is a string
+holding a lone surrogate (JSON's ``"\udcff"``), which no UTF-8 encoder, the
+wire's included, can carry: it would fail where the file's values are sent.
 """
 from __future__ import annotations
 
@@ -24,10 +26,33 @@ def load_json(path: str, error: Callable[[str], Exception]) -> Any:
 
     try:
         with open(path, encoding="utf-8") as handle:
-            return json.load(handle, object_pairs_hook=unique)
+            document = json.load(handle, object_pairs_hook=unique)
     except OSError as exc:
         raise error("cannot read: %s" % exc.strerror) from None
     except ValueError as exc:  # also a file that is not UTF-8
         raise error("not JSON: %s" % exc) from None
     except RecursionError:  # the json module recurses once per level of nesting
         raise error("JSON nested too deeply") from None
+    if has_lone_surrogate(document):
+        raise error("a string in it is not Unicode text: it holds a lone surrogate (such as \\udcff)")
+    return document
+
+
+def has_lone_surrogate(value: Any) -> bool:
+    """Whether a string anywhere in ``value`` (JSON values: str, list, tuple, dict) holds
+    a lone surrogate, text that cannot be encoded as UTF-8."""
+    pending = [value]
+    while pending:  # not recursive: a document may nest as deep as json allowed
+        item = pending.pop()
+        if isinstance(item, str):
+            if not item.isascii():
+                try:
+                    item.encode("utf-8")
+                except UnicodeEncodeError:
+                    return True
+        elif isinstance(item, dict):
+            pending.extend(item)
+            pending.extend(item.values())
+        elif isinstance(item, (list, tuple)):
+            pending.extend(item)
+    return False

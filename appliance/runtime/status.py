@@ -8,7 +8,8 @@ from appliance.runtime.counters import Counters
 
 #: Transport counters a summary adds up over every ensemble and peer.
 TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates", "queued",
-                    "bad_crc", "bad_auth", "truncated", "replayed")
+                    "bad_crc", "bad_auth", "truncated", "replayed",
+                    "best_effort_dropped", "reassembly_expired", "reassembly_evicted")
 
 
 def transport_totals(network_statuses: Iterable[Dict[str, Any]]) -> Dict[str, int]:

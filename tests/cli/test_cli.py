@@ -59,6 +59,8 @@ def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, 
     (GOOD.replace("def main", "def grün"), ":12: graph 'grün' is not a valid name"),
     (GOOD.replace("double(n())", "double(n(), k=[1.0, float('nan')])").replace("(x)", "(x, k)"),
      "constant 'k' holds a float that is not finite"),  # was: "is a list"
+    (GOOD.replace("double(n())", "double(n(), k={'a': ['\\udcff']})").replace("(x)", "(x, k)"),
+     "constant 'k' holds a string that is not Unicode text: a lone surrogate"),  # was: rtm's traceback
     (GOOD.replace("return double(n())", "a, b = double(n())\n    return a"),
      "SQ 'double' has one output; to unpack several, give it outputs=n"),
     ("import sys\nsys.exit()\n", ":2: the program called sys.exit(): it is imported to be built, not run"),

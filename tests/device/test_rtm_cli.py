@@ -9,6 +9,7 @@ import pytest
 from appliance.device.client import MAX_REQUEST_BYTES
 
 from ..sim.conftest import example_path
+from ..sim.test_values import SURROGATE
 from ..sim.test_watchdog import STUCK
 
 
@@ -213,3 +214,14 @@ def test_a_firing_that_does_not_end_on_a_device_is_stopped_and_the_run_ends(comm
             "sq_time_limit) and was stopped; it is not called again in this app (stuck.py:%d)" % line) in stderr
     values = [json.loads(line) for line in out.read_text().splitlines()]
     assert sorted(r["value"] for r in values if r["sq"] == "other") == [2] * 5
+
+
+def test_a_string_the_wire_cannot_carry_is_its_sqs_error_on_a_device_and_no_process_dies(commands, tmp_path):
+    program = tmp_path / "text.py"  # was: the execute process died encoding it (exit 1)
+    program.write_text(SURROGATE.replace("ensemble-1", "runtime-manager").replace("{consumer}", "runtime-manager"))
+    code, stdout, stderr = commands("rtm", "--graph", str(program), "--listen", "127.0.0.1:0", "--expect", "0",
+                                    "--duration", "0.2").finish()
+    assert code == 2 and "app main-1: finished" in stdout, stdout + stderr
+    assert "\n  lost             unsendable 3\n" in stdout
+    assert ("SQ 'text' on runtime-manager: unsendable: its output cannot be sent to another SQ: "
+            "UnicodeEncodeError: ") in stderr and "died" not in stderr

@@ -44,3 +44,14 @@ def test_a_message_larger_than_a_ring_is_counted_and_logged_not_raised_and_the_o
     assert counters.get("dropped.too_large_for_queue") == 1
     got = [m for data in inbox.get_many(100) for m in decode_batch(data, counters)]
     assert [m.payload for m in got] == [small.payload] * 2
+
+
+def test_a_message_the_codec_cannot_encode_is_counted_and_logged_not_raised(make_queue):
+    inbox = make_queue("execute")
+    counters = Counters()
+    outboxes = Outboxes({Recipient.EXECUTE: inbox, Recipient.NETWORK: make_queue("network")}, counters)
+    fine = Message(NetMsg.SEND_TOKENS, ("sq", None, (1,)), Recipient.EXECUTE)
+    outboxes.send([Message(NetMsg.SEND_TOKENS, ("sq", None, ("\udcff",)), Recipient.EXECUTE)])
+    outboxes.send([fine])
+    assert counters.get("dropped.unsendable") == 1
+    assert [m.payload for data in inbox.get_many(100) for m in decode_batch(data, counters)] == [fine.payload]

@@ -219,3 +219,46 @@ def test_a_value_at_the_limit_reaches_every_consumer_on_another_ensemble_however
     assert result.summary["sq_errors"] == 0, result.errors
     length = longest_bytes(MAX_FIRING_BYTES)
     assert sorted(r.value for r in records) == sorted([length + n for n in range(COPIES)] * 2)
+
+
+SURROGATE = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=3, ensemble="ensemble-1")
+def text(tick):
+    return "caf\\u00e9 \\udcff"   # a lone surrogate: no UTF-8 encoder carries it
+
+@sq(ensemble="{consumer}")
+def measure(s):
+    return len(s)
+
+@graph
+def main():
+    return measure(text())
+"""
+
+
+@pytest.mark.parametrize("consumer", ["ensemble-1", "ensemble-2"], ids=["same-ensemble", "across-ensembles"])
+def test_a_string_the_wire_cannot_carry_fails_at_its_sq_the_same_wherever_its_consumer_runs(run_sim, write_program,
+                                                                                           consumer):
+    records, result = run_sim(write_program(SURROGATE.replace("{consumer}", consumer)), ensembles=2, seconds=0.1)
+    assert records == [] and result.summary["sq_errors"] == 3  # was: delivered on one ensemble, an error across two
+    [error] = result.errors
+    assert error["sq"] == "text" and error["error"].startswith(
+        "unsendable: its output cannot be sent to another SQ: UnicodeEncodeError: ")
+    assert result.summary["sqs"]["text"]["lost"] == {"unsendable": 3} and result.summary["lost"] == {"unsendable": 3}
+
+
+def test_tokens_the_transport_drops_itself_are_said_on_the_transport_line(write_program, capsys):
+    """80 copies of a 256 KiB token wait for the first channel to another ensemble: more than its
+    queue for messages waiting on a channel holds (16 MiB), so some are never sent, and said."""
+    source = FANNED_OUT.replace("count=2", "count=1").replace("COPIES", "80")
+    source = source[:source.index("\n@sq")] + "".join(
+        '\n@sq(ensemble="ensemble-2")\ndef measure_%d(b):\n    return len(b)\n' % n for n in range(80)) + (
+        "\n@graph\ndef main():\n    f = frame()\n    return %s\n" % ", ".join("measure_%d(f)" % n for n in range(80)))
+    code = main(["simulate", write_program(source), "--ensembles", "2", "--duration", "0.1"])
+    out = capsys.readouterr().out
+    [logged] = [int(line.split()[2]) for line in out.splitlines() if line.startswith("  outputs logged")]
+    [transport] = [line for line in out.splitlines() if line.startswith("  transport ")]
+    assert code == 0 and logged < 80, out
+    assert transport.split(", ")[-1].endswith(" best-effort never sent"), transport

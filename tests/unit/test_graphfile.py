@@ -194,6 +194,17 @@ def test_a_key_given_twice_in_a_graph_or_system_file_is_refused_naming_it(tmp_pa
         graphfile.load(str(graph))
 
 
+def test_a_string_that_is_not_unicode_text_in_a_graph_or_system_file_is_refused_naming_the_file(tmp_path):
+    graph = tmp_path / "g.json"
+    graph.write_text('{"name": "a", "sqs": [{"constants": {"k": ["ok", "\\udcff"]}}]}')
+    with pytest.raises(GraphFileError, match="g.json.*a string in it is not Unicode text: it holds a lone surrogate"):
+        graphfile.load(str(graph))
+    system = tmp_path / "s.json"
+    system.write_text('{"ensembles": [{"name": "a", "\\ud800": 1}]}')
+    with pytest.raises(SystemFileError, match="s.json: a string in it is not Unicode text"):
+        load_system(str(system))
+
+
 def test_a_system_file_ensemble_named_as_the_runtime_manager_is_refused_naming_the_file(tmp_path):
     system = tmp_path / "s.json"
     system.write_text('{"ensembles": [{"name": "a"}, {"name": "runtime-manager"}]}')
