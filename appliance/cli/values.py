@@ -42,9 +42,17 @@ probability = bounded(0.0, 1.0, "a probability from 0 to 1")
 
 
 def file_name(text: str) -> str:
-    """A file's name: an empty one is refused here, not read as a flag not given."""
+    """A file's name: an empty one is refused here, not read as a flag not given, and so
+    is one that is not UTF-8 (its bytes reach Python as lone surrogates), which could be
+    neither printed nor sent (a program's file name travels in its deployment)."""
     if not text:
         raise argparse.ArgumentTypeError("is empty: give a file name")
+    try:
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        raise argparse.ArgumentTypeError("is not UTF-8 text (%s): rename the file"
+                                         % text.encode("utf-8", "surrogateescape").decode("ascii", "replace")
+                                         ) from None
     return text
 
 

@@ -8,7 +8,7 @@ replaces the original runtime's ``pickle.loads`` on network bytes.
 from __future__ import annotations
 
 import threading
-from typing import Any, List
+from typing import Any, Dict, List, Optional
 
 import msgpack
 
@@ -16,7 +16,7 @@ from appliance.ipc.message import TYPES_FOR, ExecutionContext, Message, Recipien
 from appliance.program.token import EMPTY, Empty, Tag, Token
 from appliance.timing import Interval
 
-CODEC_VERSION = 2
+CODEC_VERSION = 3
 
 _TUPLE = 1
 _NDARRAY = 2
@@ -26,6 +26,13 @@ _EMPTY = 5
 _MESSAGE = 6
 _CONTEXT = 7
 _BIGINT = 8
+_SHARED = 9
+_SAME = 10
+
+#: Token values never shared within a transmission: a few bytes each, not worth a lookup.
+_UNSHARED = frozenset([int, float, bool, type(None), Empty])
+#: Strings and bytes shorter than this are not shared either.
+_SHARE_FROM = 64
 
 #: numpy dtype kinds that are plain bytes: bool, ints, floats, complex. Never "O" (objects).
 _ARRAY_KINDS = frozenset("biufc")
@@ -42,8 +49,13 @@ def _default(obj: Any) -> Any:
     if cls is Token:
         tag = obj.tag
         iv = obj.interval
+        value = obj.value
+        shared = _stack.shared
+        if shared is not None and value.__class__ not in _UNSHARED and (
+                value.__class__ not in (str, bytes) or len(value) >= _SHARE_FROM):
+            value = _shared(shared, value)
         return msgpack.ExtType(
-            _TOKEN, _pack([obj.value, iv.start, iv.stop, iv.clock, tag.context, tag.sq, tag.port])
+            _TOKEN, _pack([value, iv.start, iv.stop, iv.clock, tag.context, tag.sq, tag.port])
         )
     if cls is Interval:
         return msgpack.ExtType(_INTERVAL, _pack([obj.start, obj.stop, obj.clock]))
@@ -75,6 +87,19 @@ def _default(obj: Any) -> Any:
     raise TypeError("values of type %s cannot be sent between ensembles" % cls.__name__)
 
 
+def _shared(shared: Dict[int, int], value: Any) -> msgpack.ExtType:
+    """A token value as a transmission carries it once: encoded at its first token (its
+    number is the order its encoding ends in, as the decoder numbers them), and only that
+    number at every later one. The network manager gives every copy of one output for the
+    SQs of one ensemble the same object, so a value for dozens of SQs there travels once."""
+    index = shared.get(id(value))
+    if index is not None:
+        return msgpack.ExtType(_SAME, _pack(index))
+    data = _pack(value)
+    shared[id(value)] = len(shared)  # after its own encoding: values inside it come first
+    return msgpack.ExtType(_SHARED, data)
+
+
 class _PackerStack(threading.local):
     """One reusable packer per nesting depth of extension types.
 
@@ -86,6 +111,8 @@ class _PackerStack(threading.local):
     def __init__(self) -> None:
         self.packers: List[msgpack.Packer] = []
         self.depth = 0
+        #: While a transmission is encoded: the shared token values so far, by id, numbered.
+        self.shared: Optional[Dict[int, int]] = None
 
 
 _stack = _PackerStack()
@@ -118,6 +145,8 @@ def _ext_hook(code: int, data: bytes) -> Any:
         return Token(value, _interval(start, stop, clock), Tag(context, sq, port))
     if code == _TUPLE:
         return tuple(_expect(_unpack(data), list, "tuple"))
+    if code in (_SHARED, _SAME):
+        return _shared_value(code, data)
     if code == _INTERVAL:
         fields = _expect(_unpack(data), list, "interval")
         if len(fields) != 3:
@@ -142,6 +171,30 @@ def _ext_hook(code: int, data: bytes) -> Any:
             raise CodecError("an integer extension needs at least one byte")
         return int.from_bytes(data, "little", signed=True)
     raise CodecError("unknown extension type %d" % code)
+
+
+class _Frame(threading.local):
+    """While a transmission is decoded: its shared token values so far, in order."""
+
+    def __init__(self) -> None:
+        self.shared: Optional[List[Any]] = None
+
+
+_frame = _Frame()
+
+
+def _shared_value(code: int, data: bytes) -> Any:
+    shared = _frame.shared
+    if shared is None:
+        raise CodecError("a shared token value outside a transmission")
+    if code == _SHARED:
+        value = _unpack(data)
+        shared.append(value)
+        return value
+    index = _unpack(data)
+    if type(index) is not int or not 0 <= index < len(shared):
+        raise CodecError("a token value refers to shared value %r, of %d so far" % (index, len(shared)))
+    return shared[index]
 
 
 def _expect(value: Any, cls: type, what: str) -> Any:
@@ -284,11 +337,20 @@ def encode_messages(messages: List[Message]) -> bytes:
     frame: List[Any] = [CODEC_VERSION]
     for message in messages:
         frame += (message.msg_type._value_, message.recipient._value_, message.payload)
-    return _pack(frame)
+    stack = _stack
+    outer, stack.shared = stack.shared, {}
+    try:
+        return _pack(frame)
+    finally:
+        stack.shared = outer
 
 
 def decode_messages(data: bytes) -> List[Message]:
-    frame = decode(data)
+    outer, _frame.shared = _frame.shared, []
+    try:
+        frame = decode(data)
+    finally:
+        _frame.shared = outer
     if not isinstance(frame, list) or len(frame) % 3 != 1:
         raise CodecError("a transmission is [version, type, recipient, payload, ...]")
     if frame[0] != CODEC_VERSION:

@@ -29,7 +29,7 @@ TEARDOWN = "teardown()"
 #: wherever its consumers run, so what an SQ may return does not depend on the mapping,
 #: and small beside what carries it on: a device's queue (2 MiB) holds 7 such tokens (its
 #: copies for the SQs of one ensemble, or the inputs of one firing), a transport message
-#: (4 MiB) 15 (tokens for more SQs there go as several messages). docs/decisions.md.
+#: (4 MiB) 15 (a value for many SQs of one ensemble travels once: codec.py). docs/decisions.md.
 MAX_FIRING_BYTES = 256 * 1024
 
 #: Values whose encoding is a few bytes whatever they are: sent without measuring them.

@@ -204,13 +204,6 @@ class NetworkManager:
         messages = transmission.messages
         try:
             data = encode_messages(messages)
-            if len(data) > self.endpoint.config.max_message_size and len(messages) > 1 and not transmission.reliable:
-                # One firing's tokens for many SQs there (each within MAX_FIRING_BYTES): in halves
-                # until each fits, so whether they arrive does not depend on how many share an ensemble.
-                # (Control is never split: what it carries is bounded where it is made.)
-                half = len(messages) // 2
-                return (self._transmit(transmission._replace(messages=messages[:half]), now, local)
-                        + self._transmit(transmission._replace(messages=messages[half:]), now, local))
             if self.signer is not None and transmission.target and changes_an_ensemble(messages):
                 data = encode_messages([self.signer.seal(transmission.address, transmission.target, data)])
             self.endpoint.send(transmission.address, data, transmission.reliable, local)

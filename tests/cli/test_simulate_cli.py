@@ -37,6 +37,7 @@ RAISES = GOOD.replace("return 2 * x", "return 2 / (x % 2)")
     (["--out", ""], "argument --out: is empty"),  # was: no --out
     (["--system", ""], "argument --system: is empty"),  # was: three numbered ensembles
     (["--summary-json", ""], "argument --summary-json: is empty"),
+    (["--out", "o\udcff.jsonl"], "argument --out: is not UTF-8 text (o\ufffd.jsonl): rename the file"),
 ])
 def test_a_bad_number_or_path_is_one_line_naming_it_and_exit_2(capsys, write_program, argv, names):
     code, out, err = run_cli(capsys, "simulate", write_program(GOOD), *argv)
@@ -255,3 +256,13 @@ def test_the_clock_offset_that_warns_at_deploy_is_a_flag(capsys):
     assert "warning" not in loose
     code, _, err = run_cli(capsys, *argv, "--max-clock-offset-ms", "-1")
     assert code == 2 and len(err.strip().splitlines()) == 1 and "argument --max-clock-offset-ms" in err
+
+
+def test_a_program_whose_file_name_is_not_utf8_is_refused_naming_it(capsys, write_program, tmp_path):
+    """Its bytes reach Python as a lone surrogate, which its deployment could not carry (was: a traceback)."""
+    good = write_program(GOOD)
+    odd = os.fsdecode(os.fsencode(str(tmp_path)) + b"/d\xff.py")
+    os.rename(good, odd)
+    code, out, err = run_cli(capsys, "simulate", odd, "--duration", "0.1")
+    assert code == 2 and out == "" and "Traceback" not in err
+    assert err.startswith("appliance simulate: error: argument PROGRAM: is not UTF-8 text (")

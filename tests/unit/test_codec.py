@@ -174,3 +174,24 @@ def test_outbound_values_just_over_the_limit_are_refused_whatever_their_kind():
         assert outbound_copy((value,), size) == (value,)
         with pytest.raises(ValueTooLarge):
             outbound_copy((value,), size - 1)
+
+
+@given(st.lists(st.sampled_from(range(4)), min_size=1, max_size=12),
+       st.lists(values, min_size=4, max_size=4))
+def test_tokens_sharing_a_value_round_trip_and_the_value_travels_once(picks, pool):
+    pool = pool[:3] + [b"v" * 50_000]
+    messages = [Message(SyncMsg.INPUT_TOKEN, Token(pool[i], Interval(0, 10), Tag(0, "s%d" % n, 0)),
+                        Recipient.INPUT_TOKENS) for n, i in enumerate(picks)]
+    data = encode_messages(messages)
+    assert decode_messages(data) == messages
+    assert len(data) < 70_000  # the large one once, however many of its tokens (the rest is far less)
+
+
+def test_a_shared_value_that_refers_to_nothing_or_outside_a_transmission_is_refused():
+    bogus = msgpack.packb([CODEC_VERSION, SyncMsg.INPUT_TOKEN.value, Recipient.INPUT_TOKENS.value,
+                           msgpack.ExtType(4, msgpack.packb([msgpack.ExtType(10, msgpack.packb(0)), 0, 10, "root",
+                                                             0, "s", 0]))], use_bin_type=True)
+    with pytest.raises(CodecError, match="refers to shared value 0, of 0 so far"):
+        decode_messages(bogus)
+    with pytest.raises(CodecError, match="a shared token value outside a transmission"):
+        decode(msgpack.packb(msgpack.ExtType(9, msgpack.packb(b"x" * 100))))
