@@ -8,7 +8,7 @@ replaces the original runtime's ``pickle.loads`` on network bytes.
 from __future__ import annotations
 
 import threading
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Tuple
 
 import msgpack
 
@@ -173,11 +173,19 @@ def _ext_hook(code: int, data: bytes) -> Any:
     raise CodecError("unknown extension type %d" % code)
 
 
+#: Bytes the references of one transmission may stand for, its shared values' encodings
+#: counted once per reference (1,000 SQs fed one 256 KiB value): a few bytes of reference
+#: must not stand for gigabytes that every firing they feed copies.
+MAX_SHARED_EXPANSION = 256 * 1024 * 1024
+
+
 class _Frame(threading.local):
-    """While a transmission is decoded: its shared token values so far, in order."""
+    """While a transmission is decoded: its shared token values so far, in order, with
+    their encodings' lengths, and the bytes its references stood for so far."""
 
     def __init__(self) -> None:
-        self.shared: Optional[List[Any]] = None
+        self.shared: Optional[List[Tuple[Any, int]]] = None
+        self.expansion = 0
 
 
 _frame = _Frame()
@@ -189,12 +197,17 @@ def _shared_value(code: int, data: bytes) -> Any:
         raise CodecError("a shared token value outside a transmission")
     if code == _SHARED:
         value = _unpack(data)
-        shared.append(value)
+        shared.append((value, len(data)))
         return value
     index = _unpack(data)
     if type(index) is not int or not 0 <= index < len(shared):
         raise CodecError("a token value refers to shared value %r, of %d so far" % (index, len(shared)))
-    return shared[index]
+    value, length = shared[index]
+    _frame.expansion += length
+    if _frame.expansion > MAX_SHARED_EXPANSION:
+        raise CodecError("a transmission whose shared token values stand for more than %d bytes"
+                         % MAX_SHARED_EXPANSION)
+    return value
 
 
 def _expect(value: Any, cls: type, what: str) -> Any:
@@ -346,11 +359,12 @@ def encode_messages(messages: List[Message]) -> bytes:
 
 
 def decode_messages(data: bytes) -> List[Message]:
-    outer, _frame.shared = _frame.shared, []
+    outer = _frame.shared, _frame.expansion
+    _frame.shared, _frame.expansion = [], 0
     try:
         frame = decode(data)
     finally:
-        _frame.shared = outer
+        _frame.shared, _frame.expansion = outer
     if not isinstance(frame, list) or len(frame) % 3 != 1:
         raise CodecError("a transmission is [version, type, recipient, payload, ...]")
     if frame[0] != CODEC_VERSION:

@@ -2,8 +2,10 @@
 from __future__ import annotations
 
 from appliance.device.wiring import MAX_BATCH, Outboxes, count_queue_drops, decode_batch
-from appliance.ipc import Message, NetMsg, Recipient
+from appliance.ipc import Message, NetMsg, Recipient, SyncMsg
+from appliance.program.token import Tag, Token
 from appliance.runtime.counters import Counters
+from appliance.timing import Interval
 
 
 def tokens(count: int, first: int = 0):
@@ -55,3 +57,18 @@ def test_a_message_the_codec_cannot_encode_is_counted_and_logged_not_raised(make
     outboxes.send([fine])
     assert counters.get("dropped.unsendable") == 1
     assert [m.payload for data in inbox.get_many(100) for m in decode_batch(data, counters)] == [fine.payload]
+
+
+def test_one_value_for_many_sqs_takes_a_queues_room_once(make_queue):
+    """Ten copies of a 100 KB value (one object, as the network manager sends one output to
+    ten local SQs) are one queue message of about 100 KB: a 256 KiB ring holds them."""
+    inbox = make_queue("input_tokens", data_bytes=256 * 1024)
+    counters = Counters()
+    outboxes = Outboxes({Recipient.INPUT_TOKENS: inbox, Recipient.NETWORK: make_queue("network")}, counters)
+    value = b"v" * 100_000
+    tokens = [Message(SyncMsg.INPUT_TOKEN, Token(value, Interval(0, 10), Tag(0, "sq%d" % n, 0)),
+                      Recipient.INPUT_TOKENS) for n in range(10)]
+    outboxes.send(tokens)
+    got = [m for data in inbox.get_many(100) for m in decode_batch(data, counters)]
+    assert got == tokens and counters.get("dropped.too_large_for_queue") == 0
+    assert inbox.stats().dropped == 0

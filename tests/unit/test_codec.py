@@ -6,9 +6,10 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
+from appliance.ipc import ExecutionContext, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg, codec
 from appliance.ipc.codec import (
     CODEC_VERSION,
+    MAX_SHARED_EXPANSION,
     CodecError,
     ValueTooLarge,
     decode,
@@ -195,3 +196,14 @@ def test_a_shared_value_that_refers_to_nothing_or_outside_a_transmission_is_refu
         decode_messages(bogus)
     with pytest.raises(CodecError, match="a shared token value outside a transmission"):
         decode(msgpack.packb(msgpack.ExtType(9, msgpack.packb(b"x" * 100))))
+
+
+def test_references_that_stand_for_more_than_a_transmission_may_are_refused(monkeypatch):
+    assert MAX_SHARED_EXPANSION == 256 * 1024 * 1024
+    monkeypatch.setattr(codec, "MAX_SHARED_EXPANSION", 1_000_000)  # the rule, at a size a test can hold
+    value = [1.5] * 60_000  # 540 KB encoded: one reference stands for it, a second for twice that
+    tokens = [Message(SyncMsg.INPUT_TOKEN, Token(value, Interval(0, 10), Tag(0, "s%d" % n, 0)),
+                      Recipient.INPUT_TOKENS) for n in range(3)]
+    assert len(decode_messages(encode_messages(tokens[:2]))) == 2  # the value, and one reference to it
+    with pytest.raises(CodecError, match="stand for more than 1000000 bytes"):
+        decode_messages(encode_messages(tokens))
