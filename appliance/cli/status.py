@@ -84,14 +84,15 @@ def describe(answers: Dict[str, Dict[str, Any]]) -> List[str]:
                   "  %-24s %-20s %10s %6s" % ("SQ", "ran on", "executions", "errors")]
         removed = app["phase"] in (FINISHED, FAILED)  # its parts' counts are in the teardown summary
         for name, sq in app["summary"]["sqs"].items():
+            here = [status.get("sqs", {}).get(name, {}) for process, status in answers.items()
+                    if process.endswith("execute")]
             if removed:
                 executions, errors = sq["executions"], sq["errors"]
             else:  # running: what each execute process counted so far
-                executions = sum(status.get("sqs", {}).get(name, {}).get("executions", 0)
-                                 for process, status in answers.items() if process.endswith("execute"))
-                errors = sum(status.get("sqs", {}).get(name, {}).get("errors", 0)
-                             for process, status in answers.items() if process.endswith("execute"))
-            lines.append("  %-24s %-20s %10d %6d" % (name, sq["ensemble"], executions, errors))
+                executions = sum(counts.get("executions", 0) for counts in here)
+                errors = sum(counts.get("errors", 0) for counts in here)
+            stopped = "  stopped: a firing ran over the time limit" if any(c.get("stopped") for c in here) else ""
+            lines.append("  %-24s %-20s %10d %6d%s" % (name, sq["ensemble"], executions, errors, stopped))
     lines += ["", "processes:", "  %-32s %8s %10s %10s %8s" % ("process", "pid", "RSS MiB", "USS MiB", "queued")]
     for process, status in sorted(answers.items()):
         device = status.get("device", {})

@@ -312,7 +312,8 @@ class ExecuteCore(AppCore):
 
     def status(self, now: int) -> Dict[str, Any]:
         status = super().status(now)
-        status["sqs"] = {name: {"executions": exe.executions, "errors": exe.errors} for name, exe in self.sqs.items()}
+        status["sqs"] = {name: dict({"executions": exe.executions, "errors": exe.errors}, **(
+            {"stopped": True} if exe.stopped else {})) for name, exe in self.sqs.items()}
         #: Each component of the ensemble, and whether this deployment holds its handle open.
         status["components"] = {c.name: "open" if c.name in self.attached.handles else "closed"
                                 for c in self.components}

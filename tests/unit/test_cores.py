@@ -15,6 +15,7 @@ from appliance.ipc import (
     Transmission,
 )
 from appliance.program import graphfile
+from appliance.program.loader import load_program
 from appliance.program.model import ProgramSource
 from appliance.program.token import EMPTY, Tag, Token
 from appliance.runtime import watchdog
@@ -421,3 +422,31 @@ def test_a_program_whose_top_level_does_not_end_is_stopped_and_its_deployment_fa
     assert ready.payload[3] == ["e1: program does not load here: TimeLimitExceeded: ran for more than 0.2 s (the "
                                 "app's sq_time_limit) and was stopped"]
     assert core.app is None and watchdog.RUNNING.exe is None
+
+
+def test_an_sq_stopped_over_its_time_limit_says_so_in_status_and_runs_no_more(tmp_path):
+    from appliance.cli.status import describe
+
+    path = tmp_path / "stuck.py"
+    path.write_text("from appliance import graph, sq, stream\n\n@stream(period_ms=10)\ndef pulse(tick):\n"
+                    "    return 1\n\n@sq\ndef spin(x):\n    while True:\n        pass\n\n"
+                    "@graph\ndef main():\n    return spin(pulse())\n")
+    graph = load_program(str(path))
+    core = ExecuteCore("e1")
+    docs = [graphfile.sq_to_document(s) for s in graph.sqs if s.name == "spin"]
+    core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program_to_wire(graph.program), docs, 100_000),
+                        Recipient.EXECUTE), now=0)
+    context = Message(ExecuteMsg.EXECUTION_CONTEXT, ExecutionContext("spin", Interval(0, 10), (1,), None),
+                      Recipient.EXECUTE)
+    with watchdog.Watchdog():
+        [error] = reports(core.handle(context, 1), RuntimeMsg.SQ_ERROR)
+    line = error.payload[3]
+    assert line.startswith("TimeLimitExceeded: ran for more than 0.1 s") and line.endswith("(stuck.py:9)")
+    assert core.handle(context, 2) == []  # not called again
+    status = core.status(3)
+    assert status["sqs"]["spin"] == {"executions": 1, "errors": 1, "stopped": True}
+    answers = {"runtime_manager": {"ensemble": "runtime-manager", "members": [], "app": {
+        "app": "app-1", "phase": "running", "error": "", "summary": {"sqs": {"spin": {"ensemble": "e1"}}}}},
+        "e1/execute": status}
+    [row] = [line for line in describe(answers) if line.strip().startswith("spin ")]
+    assert row.split()[:4] == ["spin", "e1", "1", "1"] and row.endswith("stopped: a firing ran over the time limit")
