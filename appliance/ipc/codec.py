@@ -34,6 +34,11 @@ _UNSHARED = frozenset([int, float, bool, type(None), Empty])
 #: Strings and bytes shorter than this are not shared either.
 _SHARE_FROM = 64
 
+#: Extension types nested in one another, at most, either way: each level of decoding is a
+#: call into msgpack's C code, and about 200 of them overflow the C stack (a crash, not an
+#: exception), so a value nested deeper is refused at its SQ and a frame so nested on arrival.
+MAX_EXT_DEPTH = 64
+
 #: numpy dtype kinds that are plain bytes: bool, ints, floats, complex. Never "O" (objects).
 _ARRAY_KINDS = frozenset("biufc")
 
@@ -95,8 +100,12 @@ def _shared(shared: Dict[int, int], value: Any) -> msgpack.ExtType:
     index = shared.get(id(value))
     if index is not None:
         return msgpack.ExtType(_SAME, _pack(index))
-    data = _pack(value)
-    shared[id(value)] = len(shared)  # after its own encoding: values inside it come first
+    _stack.shared = None  # nothing inside a shared value is shared: no reference stands for references
+    try:
+        data = _pack(value)
+    finally:
+        _stack.shared = shared
+    shared[id(value)] = len(shared)
     return msgpack.ExtType(_SHARED, data)
 
 
@@ -121,6 +130,8 @@ _stack = _PackerStack()
 def _pack(obj: Any) -> bytes:
     stack = _stack
     depth = stack.depth
+    if depth >= MAX_EXT_DEPTH:
+        raise ValueError("values nested more than %d deep (tuples, arrays, tokens) cannot be sent" % MAX_EXT_DEPTH)
     if depth == len(stack.packers):
         stack.packers.append(msgpack.Packer(default=_default, strict_types=True, use_bin_type=True))
     stack.depth = depth + 1
@@ -135,8 +146,24 @@ def _unpack(data: bytes) -> Any:
 
 
 def _ext_hook(code: int, data: bytes) -> Any:
+    frame = _frame
+    depth = frame.depth
+    if depth >= MAX_EXT_DEPTH:
+        raise CodecError("extensions nested more than %d deep" % MAX_EXT_DEPTH)
+    frame.depth = depth + 1
+    try:
+        return _extension(code, data, frame)
+    finally:
+        frame.depth = depth
+
+
+def _extension(code: int, data: bytes, frame: _Frame) -> Any:
     if code == _TOKEN:  # the commonest by far: its checks are inline
-        fields = _unpack(data)
+        token_depth, frame.token_depth = frame.token_depth, frame.depth
+        try:
+            fields = _unpack(data)
+        finally:
+            frame.token_depth = token_depth
         if type(fields) is not list or len(fields) != 7:
             raise CodecError("token: expected a list of 7 fields, got %r" % (fields,))
         value, start, stop, clock, context, sq, port = fields
@@ -146,7 +173,7 @@ def _ext_hook(code: int, data: bytes) -> Any:
     if code == _TUPLE:
         return tuple(_expect(_unpack(data), list, "tuple"))
     if code in (_SHARED, _SAME):
-        return _shared_value(code, data)
+        return _shared_value(code, data, frame)
     if code == _INTERVAL:
         fields = _expect(_unpack(data), list, "interval")
         if len(fields) != 3:
@@ -180,10 +207,15 @@ MAX_SHARED_EXPANSION = 256 * 1024 * 1024
 
 
 class _Frame(threading.local):
-    """While a transmission is decoded: its shared token values so far, in order, with
-    their encodings' lengths, and the bytes its references stood for so far."""
+    """What decoding needs to know of where it is: how deep in extensions, at which depth
+    the innermost token's fields are, and while a transmission is decoded, its shared token
+    values so far (in order, with their encodings' lengths) and the bytes its references
+    stood for so far."""
 
     def __init__(self) -> None:
+        self.depth = 0
+        self.token_depth = -2
+        self.in_shared = False
         self.shared: Optional[List[Tuple[Any, int]]] = None
         self.expansion = 0
 
@@ -191,20 +223,28 @@ class _Frame(threading.local):
 _frame = _Frame()
 
 
-def _shared_value(code: int, data: bytes) -> Any:
-    shared = _frame.shared
+def _shared_value(code: int, data: bytes, frame: _Frame) -> Any:
+    """Extension 9 or 10: only as a token's field (the encoder puts them in the value) and
+    never inside a shared value, so what a reference stands for is one value's encoding."""
+    shared = frame.shared
     if shared is None:
         raise CodecError("a shared token value outside a transmission")
+    if frame.depth != frame.token_depth + 1 or frame.in_shared:
+        raise CodecError("a shared token value that is not a token's value")
     if code == _SHARED:
-        value = _unpack(data)
+        frame.in_shared = True
+        try:
+            value = _unpack(data)
+        finally:
+            frame.in_shared = False
         shared.append((value, len(data)))
         return value
     index = _unpack(data)
     if type(index) is not int or not 0 <= index < len(shared):
         raise CodecError("a token value refers to shared value %r, of %d so far" % (index, len(shared)))
     value, length = shared[index]
-    _frame.expansion += length
-    if _frame.expansion > MAX_SHARED_EXPANSION:
+    frame.expansion += length
+    if frame.expansion > MAX_SHARED_EXPANSION:
         raise CodecError("a transmission whose shared token values stand for more than %d bytes"
                          % MAX_SHARED_EXPANSION)
     return value
@@ -367,6 +407,6 @@ def decode_messages(data: bytes) -> List[Message]:
         _frame.shared, _frame.expansion = outer
     if not isinstance(frame, list) or len(frame) % 3 != 1:
         raise CodecError("a transmission is [version, type, recipient, payload, ...]")
-    if frame[0] != CODEC_VERSION:
+    if type(frame[0]) is not int or frame[0] != CODEC_VERSION:
         raise CodecError("codec version %r, this ensemble speaks %d" % (frame[0], CODEC_VERSION))
     return [_message(frame[i], frame[i + 1], frame[i + 2]) for i in range(1, len(frame), 3)]

@@ -207,3 +207,46 @@ def test_references_that_stand_for_more_than_a_transmission_may_are_refused(monk
     assert len(decode_messages(encode_messages(tokens[:2]))) == 2  # the value, and one reference to it
     with pytest.raises(CodecError, match="stand for more than 1000000 bytes"):
         decode_messages(encode_messages(tokens))
+
+
+def _frame_of(*payloads):
+    return msgpack.packb([CODEC_VERSION] + [x for p in payloads for x in (SyncMsg.INPUT_TOKEN.value,
+                                                                          Recipient.INPUT_TOKENS.value, p)],
+                         use_bin_type=True)
+
+
+def _token(value):
+    return msgpack.ExtType(4, msgpack.packb([value, 0, 10, "root", 0, "s", 0], use_bin_type=True))
+
+
+def test_shared_values_only_as_a_tokens_value_and_never_references_inside_one():
+    """Nested references would let a 10 KB frame stand for a terabyte (shared #k = 1000
+    references to #k-1); shared values outside tokens would alias payloads."""
+    first = msgpack.ExtType(9, msgpack.packb(b"x" * 1000))
+    nested = msgpack.ExtType(9, msgpack.packb([msgpack.ExtType(10, msgpack.packb(0))] * 1000))
+    with pytest.raises(CodecError, match="a shared token value that is not a token's value"):
+        decode_messages(_frame_of(_token(first), _token(nested)))
+    with pytest.raises(CodecError, match="a shared token value that is not a token's value"):
+        decode_messages(_frame_of(_token(msgpack.ExtType(1, msgpack.packb([first])))))  # inside a tuple
+    with pytest.raises(CodecError, match="a shared token value that is not a token's value"):
+        decode_messages(_frame_of(first))
+
+
+def test_extensions_nested_deeper_than_a_c_stack_takes_are_refused_both_ways():
+    deep = 0
+    for _ in range(200):  # about 200 nested unpack calls overflow the C stack: a crash, not an error
+        deep = msgpack.ExtType(1, msgpack.packb([deep]))
+    with pytest.raises(CodecError, match="extensions nested more than 64 deep"):
+        decode_messages(_frame_of(deep))
+    value = 0
+    for _ in range(200):
+        value = (value,)
+    with pytest.raises(ValueError, match="nested more than 64 deep"):
+        private_copy(([value],))
+
+
+def test_a_version_that_is_not_an_int_is_a_codec_error():
+    array = msgpack.ExtType(2, msgpack.packb(["<i8", [2], b"\3\0\0\0\0\0\0\0" * 2], use_bin_type=True))
+    for version in (array, 3.0, [3]):
+        with pytest.raises(CodecError, match="codec version"):
+            decode_messages(msgpack.packb([version, 0, 1, 1], use_bin_type=True))
