@@ -27,9 +27,9 @@ TEARDOWN = "teardown()"
 
 #: The most one firing may send, all its outputs together, encoded: 256 KiB. The same
 #: wherever its consumers run, so what an SQ may return does not depend on the mapping,
-#: and small beside what carries it on: a device's queue (2 MiB) holds 7 such tokens (its
-#: copies for the SQs of one ensemble, or the inputs of one firing), a transport message
-#: (4 MiB) 15 (a value for many SQs of one ensemble travels once: codec.py). docs/decisions.md.
+#: and small beside what carries it on: a device's queue (2 MiB) holds 7 such values (or
+#: the inputs of one firing), a transport message (4 MiB) 15; a value for many SQs of one
+#: ensemble travels once (codec.py). docs/decisions.md.
 MAX_FIRING_BYTES = 256 * 1024
 
 #: Values whose encoding is a few bytes whatever they are: sent without measuring them.
@@ -312,8 +312,11 @@ class ExecuteCore(AppCore):
 
     def status(self, now: int) -> Dict[str, Any]:
         status = super().status(now)
-        status["sqs"] = {name: dict({"executions": exe.executions, "errors": exe.errors}, **(
-            {"stopped": True} if exe.stopped else {})) for name, exe in self.sqs.items()}
+        status["sqs"] = {}
+        for name, exe in self.sqs.items():
+            status["sqs"][name] = {"executions": exe.executions, "errors": exe.errors}
+            if exe.stopped:  # by the time limit: it runs no more
+                status["sqs"][name]["stopped"] = True
         #: Each component of the ensemble, and whether this deployment holds its handle open.
         status["components"] = {c.name: "open" if c.name in self.attached.handles else "closed"
                                 for c in self.components}
