@@ -15,6 +15,7 @@ from typing import Callable, Dict, List, Optional
 
 from appliance.device import clock
 from appliance.device.lifecycle import child_started
+from appliance.device.pulse import Heart, PulseEnds
 from appliance.device.wiring import Outboxes, count_queue_drops, decode_batch, device_status
 from appliance.ipc import Layer, Message, Recipient
 from appliance.ipc.shmqueue import ShmQueue
@@ -32,11 +33,12 @@ def wait_seconds(root_due: int, local_due: int, now: int, local: int) -> Optiona
 
 
 def run_core(name: str, make_core: Callable[[], Core], queues: Dict[Recipient, ShmQueue],
-             log_level: int, parent: int, runs_sqs: bool = False) -> None:
+             log_level: int, parent: int, pulse: Optional[PulseEnds] = None) -> None:
     """The main function of a core's process (input-token, execute or runtime manager); the
-    one that ``runs_sqs`` (execute) has a watchdog for a firing that does not end."""
+    one that runs SQs (execute) has a watchdog for a firing that does not end, which beats
+    on its ``pulse`` to the supervisor."""
     child_started(name, log_level, parent)
-    with Watchdog() if runs_sqs else contextlib.nullcontext():
+    with Watchdog(Heart(pulse).beat) if pulse is not None else contextlib.nullcontext():
         _serve(make_core(), queues)
 
 

@@ -7,7 +7,8 @@ bad address is its error, before any child starts), then starts the
 input-token, execute and network-manager processes, and the runtime manager's
 when this ensemble hosts it. A child that dies is reported with its name and
 exit status, and the whole ensemble stops and exits non-zero, so that systemd
-restarts it whole. SIGTERM and SIGINT stop it in order: an ``END`` to every
+restarts it whole; so is an execute process stuck in a call its watchdog
+cannot stop, which the supervisor kills (``pulse.py``). SIGTERM and SIGINT stop it in order: an ``END`` to every
 process, which finishes what it holds and exits; a child that does not exit
 in time is killed; then the segments are unlinked. The children ignore both
 signals (a service manager or a terminal signals the whole process group, and
@@ -34,6 +35,7 @@ from appliance.device.clock import root_now
 from appliance.device.lifecycle import stop_signals_held
 from appliance.device.network_process import run_network
 from appliance.device.process import run_core
+from appliance.device.pulse import Pulse
 from appliance.device.wiring import PROCESS_NAMES
 from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.ipc.codec import encode_messages
@@ -88,6 +90,8 @@ class EnsembleTree:
         self.socket = sock
         self.queues: Dict[Recipient, ShmQueue] = {}
         self.children: Dict[Recipient, Any] = {}
+        #: The execute process's beats, heard while it runs.
+        self.pulse: Optional[Pulse] = None
 
     def start(self) -> None:
         """Remove what a killed earlier run of this ensemble left, create the queues, start the
@@ -103,6 +107,7 @@ class EnsembleTree:
         try:
             for recipient in recipients:
                 self.queues[recipient] = ShmQueue.create(settings.name, PROCESS_NAMES[recipient])
+            self.pulse = Pulse()
             context = multiprocessing.get_context("spawn")  # fork+exec: the child inherits the mask
             with stop_signals_held():
                 for recipient in recipients:
@@ -111,6 +116,8 @@ class EnsembleTree:
                                                                                      PROCESS_NAMES[recipient]))
                     child.start()
                     self.children[recipient] = child
+                    if recipient is Recipient.EXECUTE:
+                        self.pulse.watch(child.pid)
                     log.debug("%s: started %s (pid %d)", settings.name, child.name, child.pid)
         except BaseException:
             self.stop()
@@ -131,18 +138,20 @@ class EnsembleTree:
         else:
             make = functools.partial(RuntimeManagerCore, settings.advertise, name=settings.name,
                                      max_members=settings.max_members)
-        return run_core, (name, make, self.queues, settings.log_level, parent, recipient is Recipient.EXECUTE)
+        pulse = self.pulse.ends() if recipient is Recipient.EXECUTE and self.pulse is not None else None
+        return run_core, (name, make, self.queues, settings.log_level, parent, pulse)
 
     def sentinels(self) -> List[int]:
         return [child.sentinel for child in self.children.values()]
 
     def check(self) -> None:
         """Raise ChildDied if a process of the ensemble has exited."""
-        for child in self.children.values():
+        for recipient, child in self.children.items():
             if child.exitcode is not None:
                 how = ("killed by signal %d" % -child.exitcode) if child.exitcode < 0 else \
                     "exit status %d" % child.exitcode
-                raise ChildDied("process %s (pid %d) died: %s" % (child.name, child.pid, how))
+                stuck = self.pulse.verdict if recipient is Recipient.EXECUTE and self.pulse is not None else None
+                raise ChildDied("process %s (pid %d) %s" % (child.name, child.pid, stuck or "died: " + how))
 
     def post(self, messages: List[Message]) -> None:
         """Put messages on the queues of the processes they name (as a process would)."""
@@ -158,6 +167,8 @@ class EnsembleTree:
         SIGTERM (``lifecycle.child_started``), and a stopped one (SIGSTOP, a debugger)
         could not act on it anyway."""
         started = time.monotonic()
+        if self.pulse is not None:  # a teardown that hangs is this shutdown's to end
+            self.pulse.close()
         ends = started + ASK_SECONDS  # a queue that cannot take an END in time: its process is stuck
         for recipient, child in self.children.items():
             if child.is_alive():

@@ -165,6 +165,8 @@ class ExecuteCore(AppCore):
         try:
             program = program_from_wire(program_doc)
             _RUNNING.exe = Watched(time_limit / 1e6)  # its top level runs here, as long as an SQ may
+            _RUNNING.longest = max(_RUNNING.longest, time_limit / 1e6)
+            _RUNNING.announce()
             module = load_module(program, self.ensemble)
             _RUNNING.exe = None
         except (Exception, SystemExit, TimeLimitExceeded) as exc:  # sys.exit() at its top level must not end us
