@@ -9,6 +9,8 @@ import os
 import signal
 from typing import Iterator
 
+from appliance.device.logs import Repeats
+
 #: prctl(2): deliver this signal to the calling process when its parent dies.
 _PR_SET_PDEATHSIG = 1
 #: prctl(2): how much later than asked the kernel may end this process's timed waits (ns).
@@ -41,7 +43,8 @@ def stop_signals_held() -> Iterator[None]:
 
 
 def child_started(name: str, log_level: int, parent: int) -> None:
-    """A child of the supervisor: logs like its parent, leaves SIGINT and SIGTERM to it (a
+    """A child of the supervisor: logs like its parent (at most ``logs.BURST`` lines of a kind a
+    minute), leaves SIGINT and SIGTERM to it (a
     terminal and a service manager signal the whole process group; the supervisor shuts the
     children down in order, which a child dead of the signal would turn into a crash), dies
     if the supervisor dies, so a ``kill -9`` of the supervisor leaves no orphan, and wakes
@@ -50,6 +53,8 @@ def child_started(name: str, log_level: int, parent: int) -> None:
     The supervisor started it with those signals blocked (``stop_signals_held``): ignoring
     them discards any that came meanwhile, and only then are they unblocked."""
     logging.basicConfig(level=log_level, format="%(levelname)s %(name)s[" + name + "]: %(message)s")
+    for handler in logging.getLogger().handlers:
+        handler.addFilter(Repeats())
     for number in STOP_SIGNALS:
         signal.signal(number, signal.SIG_IGN)
     signal.pthread_sigmask(signal.SIG_UNBLOCK, STOP_SIGNALS)

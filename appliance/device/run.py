@@ -59,8 +59,10 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")
     if is_wildcard(listen) and not values.get("advertise"):
-        raise ConfigError("--listen %s is a wildcard: give --advertise HOST:PORT, the address the others reach "
-                          "this ensemble at (joins are checked against it)" % listen)
+        where = "--listen %s" % listen if flags.get("listen") is not None else \
+            "%s: key 'listen', %s," % (config, listen) if "listen" in values else "--listen %s (the default)" % listen
+        raise ConfigError("%s is a wildcard: give --advertise HOST:PORT (or 'advertise' in the configuration file), "
+                          "the address the others reach this ensemble at (joins are checked against it)" % where)
     key = load_cluster_key(values["cluster_key"]) if values.get("cluster_key") else None
     sock = bind(listen)
     try:
