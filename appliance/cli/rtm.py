@@ -20,7 +20,7 @@ from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, Run
 from appliance.program.model import Graph
 from appliance.runtime.app import OutputRecord, RunOptions
 from appliance.runtime.outputs import JsonLinesWriter
-from appliance.runtime.status import add_late_counts, transport_totals
+from appliance.runtime.status import add_late_counts, counted_since, transport_totals
 
 EXAMPLES = """examples (from the repository root):
   appliance rtm --graph examples/diamond.py --listen 127.0.0.1:8225 --expect 2 --duration 2 --out outputs.jsonl
@@ -113,6 +113,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
         if not session.wait_for_members(expect, join_timeout):
             return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
                                                                           join_timeout), command)
+        before = session.cluster_status()  # the ensembles may have served before: the summary is this run's
         client.send(deployment(graph, options, graph.program.filename))
         summary = session.wait_for_app()
         if summary is None:
@@ -124,7 +125,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
     s = summary
     if missing:  # logged by the manager, never here (nor in --out): lost on the way
         s["lost"] = dict(s["lost"], outputs_not_received=missing)
-    statuses = session.cluster_status()
+    statuses = counted_since(before, session.cluster_status())
     add_late_counts(s, statuses.values())
     if s["ran"]:
         # The ensembles that joined, as simulate counts those of the system: not the

@@ -79,11 +79,8 @@ class Core:
     def status(self, now: int) -> Dict[str, Any]:
         """What this process reports to a ``STATUS`` request; cores add their own state."""
         status = {"ensemble": self.ensemble, "counters": self.counters.as_dict(),
-                  "timers": len(self.timers) + len(self.local_timers)}
-        extra = dict(self.shell_status())
-        if "counters" in extra:
-            status["counters"] = Counters.merged([status["counters"], extra.pop("counters")])
-        status.update(extra)
+                  "counters_epoch": self.counters.epoch, "timers": len(self.timers) + len(self.local_timers)}
+        status.update(self.shell_status())
         return status
 
     def _status(self, request: Any, now: int) -> List[Output]:
@@ -123,10 +120,12 @@ class AppCore(Core):
         return None
 
     def install(self, app: str) -> None:
-        """``app`` is deployed here now."""
+        """``app`` is deployed here now: what is counted from here on is its."""
         if self.app is not None and self.app != app:
             self.log.warning("%s: app %s replaces app %s, which was never removed", self.ensemble, app, self.app)
             self.remove_app()
+        if self.app != app:
+            self.counters.clear()
         self.app = app
 
     def _remove(self, app: Any, now: int) -> List[Output]:
@@ -151,7 +150,7 @@ class AppCore(Core):
         if self.app is not None:
             self.retired.append(self.app)
         self.app = None
-        self.counters = Counters()
+        self.counters.clear()
         return report
 
     def sq_report(self) -> Dict[str, Dict[str, int]]:

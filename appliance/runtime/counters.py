@@ -8,10 +8,17 @@ class Counters:
     """A bag of named integer counters. Drops are counted under ``dropped.<cause>``
     so a summary can list every way a token was lost."""
 
-    __slots__ = ("values",)
+    __slots__ = ("values", "epoch")
 
     def __init__(self) -> None:
         self.values: Dict[str, int] = {}
+        #: How many times it was cleared: two looks at the same epoch may be subtracted.
+        self.epoch = 0
+
+    def clear(self) -> None:
+        """Count afresh, in place (whoever holds the bag counts on into it)."""
+        self.values = {}
+        self.epoch += 1
 
     def incr(self, name: str, n: int = 1) -> None:
         self.values[name] = self.values.get(name, 0) + n

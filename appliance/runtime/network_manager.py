@@ -22,7 +22,6 @@ from appliance.net import Delivered, Endpoint
 from appliance.net.address import BadAddress, is_loopback, parse_address
 from appliance.net.sender import RESTARTED
 from appliance.runtime.core import MALFORMED
-from appliance.runtime.counters import Counters
 from appliance.runtime.network import NetworkCore
 from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an_ensemble
 
@@ -66,8 +65,9 @@ class NetworkManager:
         if verifier is not None:
             core.requires_signature = True
             core.next_nonce = verifier.next_nonce
-        #: What the process itself refused (undecodable datagrams, messages for no process).
-        self.counters = Counters()
+        #: Where the process counts what it refused itself (undecodable datagrams, messages for no
+        #: process): the core's, so that they count afresh together at each deploy and teardown.
+        self.counters = core.counters
         core.admits_code = self.admits_code
         core.admits_client = self.admits_client
         core.shell_status = self._shell_status
@@ -165,7 +165,7 @@ class NetworkManager:
         return self.endpoint.datagrams_to_send()
 
     def _shell_status(self) -> Dict[str, Any]:
-        return dict(self._device_status(), counters=self.counters.as_dict(), transport=self.transport_stats())
+        return dict(self._device_status(), transport=self.transport_stats())
 
     # -- inside ---------------------------------------------------------------------
 

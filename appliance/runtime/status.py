@@ -12,6 +12,43 @@ TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates"
                     "best_effort_dropped", "reassembly_expired", "reassembly_evicted")
 
 
+def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:
+    """The status answers ``after`` (by process) less what each process had counted at
+    ``before``: what a run counted on ensembles that were up before it, for its summary.
+
+    A core's counters are taken off only when it has not counted afresh in between
+    (the same ``counters_epoch``: a deploy or a teardown there clears them, and what
+    they hold after it is the run's already). The transport's counters only grow while
+    a process lives: a peer's section that holds less than before is a new one (the
+    process, or that peer's entry, started again) and is kept whole.
+    """
+    out: Dict[str, Dict[str, Any]] = {}
+    for process, status in after.items():
+        earlier = before.get(process)
+        if earlier is None:
+            out[process] = status
+            continue
+        status = dict(status)
+        if "counters" in status and status.get("counters_epoch") == earlier.get("counters_epoch"):
+            status["counters"] = _less(status["counters"], earlier.get("counters", {}), status["counters"])
+        if "transport" in status:
+            sections = earlier.get("transport", {})
+            status["transport"] = {peer: _less(counts, sections.get(peer, {}), TRANSPORT_TOTALS) for peer, counts
+                                   in status["transport"].items()}
+        out[process] = status
+    return out
+
+
+def _less(counts: Dict[str, Any], earlier: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
+    """``counts`` with ``earlier`` taken off the counters ``names`` (the others are gauges: the
+    round-trip time, what is in flight), or whole where one of those went down (counting
+    started again)."""
+    names = [name for name in names if isinstance(counts.get(name), int) and isinstance(earlier.get(name), int)]
+    if any(counts[name] < earlier[name] for name in names):
+        return counts
+    return dict(counts, **{name: counts[name] - earlier[name] for name in names})
+
+
 def transport_totals(network_statuses: Iterable[Dict[str, Any]]) -> Dict[str, int]:
     """Each counter of ``TRANSPORT_TOTALS`` summed over the network managers' status
     answers, every peer of each (and each endpoint's own section) included."""

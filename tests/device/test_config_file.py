@@ -83,7 +83,8 @@ def test_the_default_listen_address_is_named_when_its_family_does_not_fit():
 
 def test_a_wildcard_listen_without_an_advertised_address_names_where_it_came_from(tmp_path):
     """Was: always "--listen 0.0.0.0:0 is a wildcard", for the file's key and the default too."""
-    _refused(["--name", "e1", "--rtm", "127.0.0.1:9", "--listen", "0.0.0.0:0"], "error: --listen 0.0.0.0:0 is a wildcard")
+    _refused(["--name", "e1", "--rtm", "127.0.0.1:9", "--listen", "0.0.0.0:0"],
+             "error: --listen 0.0.0.0:0 is a wildcard")
     _refused(["--name", "e1", "--rtm", "127.0.0.1:9"], "error: --listen 0.0.0.0:8225 (the default) is a wildcard")
     path = _config(tmp_path, {"name": "e1", "rtm": "127.0.0.1:9", "listen": "0.0.0.0:0"})
     _refused(["--config", path], "error: %s: key 'listen', 0.0.0.0:0, is a wildcard: give --advertise HOST:PORT "
