@@ -104,7 +104,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
                  options: RunOptions, expect: int, join_timeout: float, sink: Callable[[OutputRecord], None],
                  out: Optional[str], debug: bool, command: str, joining: Callable[[str], None],
                  flush: Callable[[], None]) -> int:
-    session = Session(client, running, sink, settings.name, command, flush)
+    session = Session(client, running, sink, settings.name, command, flush, debug)
     client.send(Message(NetMsg.SUBSCRIBE, None, Recipient.NETWORK))
     joining(settings.advertise)
     try:
@@ -114,6 +114,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
             return session.stopped("%d of %d ensembles joined in %g s" % (len(session.members), expect,
                                                                           join_timeout), command)
         before = session.cluster_status()  # the ensembles may have served before: the summary is this run's
+        ran_on = len(session.members)  # those that joined; one may leave during the run
         client.send(deployment(graph, options, graph.program.filename))
         summary = session.wait_for_app()
         if summary is None:
@@ -130,7 +131,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
     if s["ran"]:
         # The ensembles that joined, as simulate counts those of the system: not the
         # manager's own, and not only those the mapping gave SQs.
-        print("ran %s on %d ensemble(s) for %g s" % (graph.name, len(session.members), options.duration / 1e6))
+        print("ran %s on %d ensemble(s) for %g s" % (graph.name, ran_on, options.duration / 1e6))
         report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
                                                       if process.endswith("network")), [])
     report.print_errors(s, debug, command)
@@ -161,7 +162,7 @@ class Session:
     """What the rtm command hears from its runtime manager, and says of it."""
 
     def __init__(self, client: ControlClient, running: Running, sink: Callable[[OutputRecord], None],
-                 name: str, command: str, flush: Callable[[], None] = lambda: None) -> None:
+                 name: str, command: str, flush: Callable[[], None] = lambda: None, debug: bool = False) -> None:
         self.client = client
         self.command = command
         self.running = running
@@ -176,6 +177,8 @@ class Session:
         self._said: Dict[str, Tuple[str, Optional[str]]] = {}  # app -> the phase and error last printed
         self.received: Dict[str, int] = {}  # app -> its output records taken into the sink
         self._ended: Set[str] = set()  # apps whose summary came: a late output of theirs is flushed at once
+        self.serving = False  # --wait: apps come from deploy commands
+        self.debug = debug
 
     def _hear(self) -> None:
         for message in self.client.take(ClientMsg.MEMBER, ClientMsg.MEMBER_LEFT):  # in order: left, then back
@@ -201,7 +204,8 @@ class Session:
             app = message.payload
             if "refused" in app:  # the answer to another client's request; the app is as it was
                 continue
-            if app["summary"] is not None and app["app"] not in self._ended:
+            ended = app["summary"] is not None and app["app"] not in self._ended
+            if ended:
                 self._ended.add(app["app"])
                 self.flush()  # its outputs so far, to whoever tails the file, before its end is said
             said = (app["phase"], app["error"])
@@ -215,6 +219,8 @@ class Session:
                     print("appliance %s: warning: %s" % (self.command, warning), file=sys.stderr, flush=True)
             if app["summary"] is not None:
                 self.summary = app["summary"]
+            if ended and self.serving:  # a run of --graph says them with its summary
+                report.print_errors(app["summary"], self.debug, self.command)
 
     def _until(self, done: Any, seconds: Optional[float]) -> bool:
         def heard() -> bool:
@@ -249,6 +255,8 @@ class Session:
         return max(0, summary["outputs"] - arrived())
 
     def serve(self) -> int:
+        """Serve deployments until stopped, saying each app's SQ errors as it ends."""
+        self.serving = True
         self._until(lambda: False, None)
         return 0
 

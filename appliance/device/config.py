@@ -105,14 +105,18 @@ def _read_json(path: str) -> Any:
     return load_json(path, lambda why: ConfigError("%s: %s" % (path, why)))
 
 
-def merged(path: Optional[str], flags: Dict[str, Any]) -> Dict[str, Any]:
+def merged(path: Optional[str], flags: Dict[str, Any], foreign: Optional[Dict[str, str]] = None) -> Dict[str, Any]:
     """The file's settings, overridden by the flags that were given (not None), checked.
+    A key of ``foreign`` in the file is refused first, with its text.
 
     Addresses come back canonical (host names resolved, to the listen socket's
     family where a name has both) and every key file has loaded once, so a
     setting that cannot work is refused here, naming its flag or file and key.
     """
     settings = load_config(path) if path is not None else {}
+    for key, refusal in (foreign or {}).items():
+        if settings.get(key):
+            raise ConfigError(refusal)
     given = {key: value for key, value in flags.items() if value is not None}
     for key, value in given.items():
         if value == "":

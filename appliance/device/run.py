@@ -42,12 +42,13 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     ``default_name`` is the name when neither the flags nor the file give one (the
     runtime manager's ``runtime-manager``): applied after the merge, so it never hides
     the file's "name"."""
-    values = merged(config, flags)  # checked: addresses canonical and fit to use, key files load
-    for key in _ENSEMBLE_ONLY if hosts_runtime_manager else _MANAGER_ONLY:
-        if values.get(key):  # no flag of this command sets it: it came from the file
-            raise ConfigError("%s: key %r is %s: this command does not use it" % (
-                config, key, "an ensemble's, not the runtime manager's" if hosts_runtime_manager
-                else "the runtime manager's, not an ensemble's"))
+    # No flag of this command sets the other kind's keys: one given came from the file, and is
+    # refused as such before anything in it is checked (a key file it names need not exist).
+    whose = "an ensemble's, not the runtime manager's" if hosts_runtime_manager else \
+        "the runtime manager's, not an ensemble's"
+    foreign = {key: "%s: key %r is %s: this command does not use it" % (config, key, whose)
+               for key in (_ENSEMBLE_ONLY if hosts_runtime_manager else _MANAGER_ONLY)}
+    values = merged(config, flags, foreign)  # checked: addresses canonical and fit to use, key files load
     name = values.get("name") or default_name
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')

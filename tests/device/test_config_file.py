@@ -187,9 +187,12 @@ def test_a_relative_key_file_in_the_file_is_taken_from_the_files_directory(tmp_p
 
 
 @pytest.mark.parametrize("command, key", [("ensemble", "manager_key"), ("rtm", "rtm"), ("rtm", "manager_public_key")])
-def test_a_key_only_the_other_command_uses_is_refused_naming_the_file(tmp_path, command, key):
-    subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path)], check=True, capture_output=True,
-                   timeout=REFUSED_WITHIN)
+@pytest.mark.parametrize("keys", [True, False], ids=["its file exists", "its file does not"])
+def test_a_key_only_the_other_command_uses_is_refused_naming_the_file(tmp_path, command, key, keys):
+    """Was, for a key file that does not exist: "cannot read", as if the command used it."""
+    if keys:
+        subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path)], check=True,
+                       capture_output=True, timeout=REFUSED_WITHIN)
     value = {"rtm": "127.0.0.1:9", "manager_key": str(tmp_path / "manager.key"),
              "manager_public_key": str(tmp_path / "manager.pub")}[key]
     path = _config(tmp_path, {"name": "e1", "rtm": "127.0.0.1:9", "listen": "127.0.0.1:0", key: value}

@@ -225,3 +225,21 @@ def test_a_string_the_wire_cannot_carry_is_its_sqs_error_on_a_device_and_no_proc
     assert "\n  lost             unsendable 3\n" in stdout
     assert ("SQ 'text' on runtime-manager: unsendable: its output cannot be sent to another SQ: "
             "UnicodeEncodeError: ") in stderr and "died" not in stderr
+
+
+def test_rtm_wait_says_the_sq_errors_of_each_app_as_it_ends(commands, tmp_path):
+    """Was: `app main-1: finished` and nothing else, however often its SQs failed."""
+    program = tmp_path / "fails.py"
+    program.write_text("from appliance import graph, sq, stream\n\n"
+                       "@stream(period_ms=20, count=4)\ndef sample(tick):\n    return tick\n\n"
+                       "@sq\ndef halve(x):\n    return 1 / 0\n\n"
+                       "@graph\ndef main():\n    return halve(sample())\n")
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    address = rtm.address()
+    code, _, stderr = commands("deploy", str(program), "--rtm", address, "--duration", "0.2").finish()
+    assert code == 0, stderr
+    rtm.line_starting("app main-1: finished")
+    line = rtm.stderr_line_containing("SQ 'halve'")
+    assert line == ("appliance rtm: error: SQ 'halve' on runtime-manager: ZeroDivisionError: division by zero "
+                    "(fails.py:9)  (4 times)"), line
+    assert rtm.stop()[0] == 0
