@@ -22,6 +22,8 @@ def print_summary(s: Dict[str, Any], out: Optional[str], transport: Dict[str, in
         ("stream samples", str(s["samples"])),
         ("SQ executions", str(s["executions"])),
     ]
+    if s.get("unreported"):  # the counts below leave them out
+        rows.insert(0, ("not counted", "%s (left before reporting what it counted)" % ", ".join(s["unreported"])))
     if s["deadlines"]:
         detail = ", ".join("%s %d/%d" % (sq, d["met"], d["met"] + d["missed"]) for sq, d in s["deadlines"].items())
         rows.append(("deadlines", "met %d, missed %d  (%s)" % (s["deadline_met"], s["deadline_missed"], detail)))

@@ -152,6 +152,8 @@ class App:
             "warnings": list(self.warnings),
             "ran": self.t0 is not None,
             "ensembles": self.ensembles,
+            # Those whose teardown reports never came (they left during the run): their counts are missing.
+            "unreported": sorted(set(self.ensembles) - {ensemble for ensemble, _, _ in self.reports}),
             "mapping": dict(self.mapping),
             "outputs": self.outputs,
             "samples": sum(s.get("samples", 0) for s in sqs.values()),

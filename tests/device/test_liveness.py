@@ -149,3 +149,28 @@ def test_a_firing_too_large_for_a_queue_is_lost_the_same_in_every_run_on_one_ens
         assert _summary_row(stdout, "lost") == "too_large_for_queue 1", stdout
         assert "message(s) larger than a local queue carries" in stderr, stderr
     assert member.stop()[0] == 0
+
+
+def test_a_run_whose_member_left_says_whose_counts_its_summary_lacks(commands):
+    """Was: "ran main on 0 ensemble(s)", and outputs logged beside 0 samples, without a word why."""
+    import os
+    import signal
+    import socket
+
+    from tests.device.conftest import process_statuses
+
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        address = "127.0.0.1:%d" % probe.getsockname()[1]
+    member = _member(commands, address)
+    execute = process_statuses(member.address())["execute"]["device"]["pid"]
+    rtm = commands("rtm", "--graph", example_path("diamond.py"), "--listen", address, "--expect", "1",
+                   "--duration", "30")
+    rtm.line_starting("app main-1: running")
+    os.kill(execute, signal.SIGKILL)  # e1 stops whole, and says it leaves
+    code, stdout, stderr = rtm.finish()
+    assert code == 2, stdout + stderr
+    assert "app main-1: failed (ensemble e1 left: it stopped)" in stdout
+    assert "ran main on 1 ensemble(s) for 30 s" in stdout
+    assert _summary_row(stdout, "not counted") == "e1 (left before reporting what it counted)", stdout
+    assert member.finish()[0] == 1
