@@ -33,6 +33,9 @@ prints the summary and exits (0: finished without SQ errors or lost outputs).
 With --wait it serves until stopped, taking deployments from `appliance deploy`.
 """
 
+#: The flags of a run of --graph (with --wait, each deployment brings its own).
+GRAPH_ONLY = ("expect", "join_timeout", "duration", "seed", "mapping", "max_clock_offset_ms", "sq_time_limit")
+
 #: The name of the runtime manager's ensemble when neither --name nor the configuration file gives one.
 DEFAULT_NAME = "runtime-manager"
 
@@ -63,12 +66,20 @@ def add_parser(sub) -> None:
     add_run_flags(p)
     p.add_argument("--out", metavar="OUTPUTS.jsonl", type=values.file_name,
                    help="write every output record here as a JSON line")
-    p.set_defaults(run=run, name=None)
+    # Unset until run() knows whether --graph came: with --wait they would be ignored, so they are refused.
+    p.set_defaults(run=run, name=None, graph_defaults={dest: p.get_default(dest) for dest in GRAPH_ONLY},
+                   **dict.fromkeys(GRAPH_ONLY))
 
 
 def run(args: argparse.Namespace) -> int:
     if args.graph is None and not args.wait:
         raise UsageError("give --graph PROGRAM to run, or --wait to take deployments later")
+    given = ["--" + dest.replace("_", "-") for dest in GRAPH_ONLY if getattr(args, dest) is not None]
+    if args.wait and given:
+        raise UsageError("%s: only with --graph (each deployment brings its own: appliance deploy)" % ", ".join(given))
+    for dest, default in args.graph_defaults.items():
+        if getattr(args, dest) is None:
+            setattr(args, dest, default)
     graph = load_to_run(args.graph, "rtm") if args.graph is not None else None
     options = run_options(args, int(round(args.duration * 1e6)))
     if graph is not None:

@@ -3,6 +3,8 @@ the way they travel, the name a configuration file gives, what a tailing reader 
 sees, each phase said once, and the runtime manager called by its name."""
 import json
 import socket
+import subprocess
+import sys
 
 import pytest
 
@@ -243,3 +245,13 @@ def test_rtm_wait_says_the_sq_errors_of_each_app_as_it_ends(commands, tmp_path):
     assert line == ("appliance rtm: error: SQ 'halve' on runtime-manager: ZeroDivisionError: division by zero "
                     "(fails.py:9)  (4 times)"), line
     assert rtm.stop()[0] == 0
+
+
+def test_rtm_wait_refuses_the_flags_of_a_run_it_would_ignore():
+    """Was: --expect 2 --duration 3 --join-timeout 5 taken without a word, and not used."""
+    process = subprocess.run([sys.executable, "-m", "appliance", "rtm", "--wait", "--listen", "127.0.0.1:0",
+                              "--expect", "2", "--duration", "3", "--sq-time-limit", "1"],
+                             capture_output=True, text=True, timeout=60)
+    assert process.returncode == 2
+    assert process.stderr == ("appliance rtm: error: --expect, --duration, --sq-time-limit: only with --graph "
+                              "(each deployment brings its own: appliance deploy)\n")
