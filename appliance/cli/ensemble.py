@@ -49,8 +49,9 @@ def run(args: argparse.Namespace) -> int:
                                                   "manager_public_key")}
     settings, sock = settings_from(flags, args.config, hosts_runtime_manager=False,
                                    log_level=logging.DEBUG if args.debug else logging.WARNING)
+    running = Running(settings, sock)  # from here SIGTERM and SIGINT stop it in order: before its first line
     print("ensemble %s at %s, joining the runtime manager at %s" % (settings.name, settings.advertise, settings.rtm),
           flush=True)
-    with Running(settings, sock) as running:
+    with running:
         status = running.serve()
     return running.exit_status(status)

@@ -103,9 +103,9 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
     one, serve until stopped. ``flush`` is called once an app's outputs are all in ``sink``
     (a file someone tails sees them then, not when the command ends). The exit status of
     the command."""
+    running = Running(settings, sock)  # from here SIGTERM and SIGINT stop it in order: before its first line
     print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
-    with Running(settings, sock) as running, ControlClient(settings.advertise, settings.cluster_key,
-                                                           peer="runtime manager") as client:
+    with running, ControlClient(settings.advertise, settings.cluster_key, peer="runtime manager") as client:
         status = _run_program(settings, running, client, graph, options, expect, join_timeout, sink, out, debug,
                               command, joining, flush)
     return running.exit_status(status)

@@ -114,10 +114,11 @@ def test_each_run_on_ensembles_that_served_before_sums_up_itself_only(commands):
 
 
 #: Nine samples of 250 kB, one after another (each source waits its turn: together, at once,
-#: they would overflow the input-token queue's ring instead), for one firing of ``join``.
+#: they would overflow the input-token queue's ring instead), for one firing of ``join``; all
+#: within the run (0.36 s of waits in one execute process), so none comes after its teardown.
 WIDE = "import time\nfrom appliance import graph, placement, sq, stream\n" + "".join(
     "\n@stream(period_ms=100, count=1)\ndef big%d(tick):\n    time.sleep(%g)\n    return bytes([%d]) * 250000\n"
-    % (i, 0.02 * i, i) for i in range(9)) + """
+    % (i, 0.01 * i, i) for i in range(9)) + """
 @sq
 def join(a, b, c, d, e, f, g, h, i):
     return len(a)
@@ -144,7 +145,7 @@ def test_a_firing_too_large_for_a_queue_is_lost_the_same_in_every_run_on_one_ens
     member.address()
     for _ in range(2):
         code, stdout, stderr = commands("rtm", "--graph", str(program), "--listen", address, "--expect", "1",
-                                        "--duration", "0.3").finish()
+                                        "--duration", "2").finish()
         assert code == 2, stdout + stderr
         assert _summary_row(stdout, "lost") == "too_large_for_queue 1", stdout
         assert "message(s) larger than a local queue carries" in stderr, stderr
