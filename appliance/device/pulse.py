@@ -80,6 +80,9 @@ class Heart:
     def __init__(self, ends: PulseEnds) -> None:
         self._fd = ends.beats
         os.set_blocking(self._fd, False)  # a supervisor that stopped reading never blocks the watchdog
+        # Nor one that never asked: frames nobody reads (a SIGUSR1 from elsewhere) fill the pipe, and a
+        # blocking write would stop the thread that took the signal, inside its handler, for good.
+        os.set_blocking(ends.frames, False)
         faulthandler.register(DUMP_SIGNAL, file=ends.frames, all_threads=True)  # whichever thread takes it
 
     def beat(self, running_for: float, limit: float, longest: float) -> None:
@@ -180,6 +183,7 @@ class Pulse:
                                "time limit cannot stop it)" % (now - heard))
 
     def _stuck(self, why: str) -> None:
+        self._drain_frames()  # what an earlier SIGUSR1 (not ours) left says where it was then
         try:
             os.kill(self._pid, DUMP_SIGNAL)
         except ProcessLookupError:
@@ -188,6 +192,10 @@ class Pulse:
         self.verdict = why + (", at %s" % where if where else "") + ": killed"
         with contextlib.suppress(ProcessLookupError):
             os.kill(self._pid, signal.SIGKILL)
+
+    def _drain_frames(self) -> None:
+        while select.select([self._frames_in], [], [], 0)[0] and os.read(self._frames_in, 1 << 16):
+            pass
 
     def _read_frames(self) -> str:
         """What the stuck process wrote of its frames within DUMP_SECONDS (until it paused)."""

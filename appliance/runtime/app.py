@@ -7,6 +7,7 @@ from typing import Any, Dict, List, NamedTuple, Optional, Set, Tuple
 from appliance.mapping import DEFAULT_STRATEGY
 from appliance.program.model import Graph
 from appliance.runtime.counters import Counters
+from appliance.runtime.watchdog import MAX_TIME_LIMIT
 
 #: Errors kept per app with their tracebacks; more are only counted.
 MAX_KEPT_ERRORS = 50
@@ -51,8 +52,9 @@ class RunOptions:
             raise ValueError("run option strategy must be a name, got %r" % (self.strategy,))
         if type(self.seed) is not int:
             raise ValueError("run option seed must be an int, got %r" % (self.seed,))
-        if type(self.sq_time_limit) is not int or self.sq_time_limit <= 0:
-            raise ValueError("run option sq_time_limit must be a positive int of µs, got %r" % (self.sq_time_limit,))
+        if type(self.sq_time_limit) is not int or not 0 < self.sq_time_limit <= MAX_TIME_LIMIT:
+            raise ValueError("run option sq_time_limit must be an int of µs from 1 to %d (1e8 s), got %r"
+                             % (MAX_TIME_LIMIT, self.sq_time_limit))
         for name in ("start_delay", "drain", "deploy_timeout", "teardown_timeout"):
             value = getattr(self, name)
             if type(value) is not int or value < 0:

@@ -16,7 +16,7 @@ from appliance.runtime import reports
 from appliance.runtime.code import DEPLOYED_MARK, load_module, program_from_wire, sq_function, unload_module
 from appliance.runtime.core import AppCore
 from appliance.runtime.reports import MAX_ERROR_REPORTS
-from appliance.runtime.watchdog import RUNNING, TimeLimitExceeded, Watched
+from appliance.runtime.watchdog import MAX_TIME_LIMIT, RUNNING, TimeLimitExceeded, Watched
 
 # Hot-path constants: an enum member lookup costs ~0.1 µs, a global ~0.01 µs.
 _SEND_TOKENS, _NETWORK = NetMsg.SEND_TOKENS, Recipient.NETWORK
@@ -154,8 +154,9 @@ class ExecuteCore(AppCore):
     def _instantiate(self, payload: Any, now: int) -> List[Output]:
         app, program_doc, docs, time_limit = payload
         refusal = self.refuse_deploy(app)
-        if not refusal and (type(time_limit) is not int or time_limit <= 0):
-            refusal = "%s: its sq_time_limit must be a positive int of µs, got %r" % (self.ensemble, time_limit)
+        if not refusal and (type(time_limit) is not int or not 0 < time_limit <= MAX_TIME_LIMIT):
+            refusal = "%s: its sq_time_limit must be an int of µs from 1 to %d, got %r" % (
+                self.ensemble, MAX_TIME_LIMIT, time_limit)
         if refusal:
             return [reports.ready(app, self.ensemble, self.recipient, [refusal])]
         errors: List[str] = []

@@ -19,8 +19,9 @@ def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, 
     A core's counters are taken off only when it has not counted afresh in between
     (the same ``counters_epoch``: a deploy or a teardown there clears them, and what
     they hold after it is the run's already). The transport's counters only grow while
-    a process lives: a peer's section that holds less than before is a new one (the
-    process, or that peer's entry, started again) and is kept whole.
+    a process lives, summed over its sections (a peer's entry evicted adds what it
+    counted to the endpoint's own, ``*``): each process's transport becomes that sum's
+    growth, as one section, or its whole sum if it went down (the process started again).
     """
     out: Dict[str, Dict[str, Any]] = {}
     for process, status in after.items():
@@ -32,9 +33,8 @@ def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, 
         if "counters" in status and status.get("counters_epoch") == earlier.get("counters_epoch"):
             status["counters"] = _less(status["counters"], earlier.get("counters", {}), status["counters"])
         if "transport" in status:
-            sections = earlier.get("transport", {})
-            status["transport"] = {peer: _less(counts, sections.get(peer, {}), TRANSPORT_TOTALS) for peer, counts
-                                   in status["transport"].items()}
+            status["transport"] = {"*": _less(transport_totals([status]), transport_totals([earlier]),
+                                              TRANSPORT_TOTALS)}
         out[process] = status
     return out
 

@@ -31,6 +31,8 @@ import time
 from types import TracebackType
 from typing import Any, Callable, Optional, Tuple, Type
 
+#: The longest time limit, µs (1e8 s, as the commands take): beats and waits count in it.
+MAX_TIME_LIMIT = 10 ** 14
 #: The signal the watchdog raises its exception with: not SIGALRM, which test runners use.
 SIGNAL = signal.SIGUSR2
 

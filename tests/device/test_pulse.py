@@ -5,6 +5,7 @@ signal cannot reach; the Pulse (with a short grace, so the tests are short) must
 them and say where they were, and must leave alone a long call within the limits."""
 import json
 import multiprocessing
+import os
 import signal
 import time
 
@@ -39,11 +40,22 @@ def ignore_the_watchdog(ends, limit):
             time.sleep(0.01)
 
 
-def _run(target, *args, grace=0.5):
+def dumped_then_hold(ends, ready, go):
+    """Ready for SIGUSR1 (its frames), a wait for the go, then one call into C."""
+    heart = Heart(ends)
+    with Watchdog(heart.beat):
+        heart.beat(-1.0, 0.0, 0.0)
+        ready.send_bytes(b"r")
+        go.recv_bytes()
+        sum(range(10 ** 15))
+
+
+def _run(target, *args, grace=0.5, meanwhile=lambda pid: None):
     pulse = Pulse(grace=grace, confirm=0.2)
     child = SPAWN.Process(target=target, args=(pulse.ends(), *args), daemon=True)
     child.start()
     pulse.watch(child.pid)
+    meanwhile(child.pid)
     child.join(WAIT)
     try:
         assert child.exitcode is not None, "the child still runs"
@@ -68,6 +80,29 @@ def test_a_firing_its_watchdog_cannot_stop_is_killed_past_its_limit():
     assert verdict.startswith("ran one firing for ")
     assert ", past its time limit of 0.1 s, and could not stop it" in verdict
     assert verdict.endswith("in ignore_the_watchdog(): killed")
+
+
+def test_frames_asked_for_by_others_neither_block_the_process_nor_stand_for_where_it_is_stuck():
+    """Was: each SIGUSR1 from elsewhere left its frames in the pipe, nobody read them: after
+    some dozens the next one blocked the main thread inside its handler for good (while the
+    watchdog beat on), and the verdict named where the process was at the first of them."""
+    ready_r, ready_w = SPAWN.Pipe(duplex=False)
+    go_r, go_w = SPAWN.Pipe(duplex=False)
+
+    def others_ask_then_go(pid):
+        ready_r.recv_bytes()
+        for _ in range(300):
+            os.kill(pid, signal.SIGUSR1)
+        go_w.send_bytes(b"g")
+
+    try:
+        code, verdict = _run(dumped_then_hold, ready_w, go_r, meanwhile=others_ask_then_go)
+    finally:
+        for end in (ready_r, ready_w, go_r, go_w):
+            end.close()
+    assert code == -signal.SIGKILL
+    assert verdict.endswith(", at test_pulse.py:%d in dumped_then_hold(): killed"
+                            % (dumped_then_hold.__code__.co_firstlineno + 7)), verdict
 
 
 def test_a_long_call_within_the_longest_limit_is_not_killed():

@@ -68,8 +68,10 @@ def test_a_time_limit_that_is_no_time_is_refused_naming_the_flag(write_program, 
     path = write_program(STUCK.replace("{body}", "pass"))
     assert main(["simulate", path, "--sq-time-limit", "0"]) == 2
     assert "argument --sq-time-limit: must be a number of seconds from 0.000001" in capsys.readouterr().err
-    with pytest.raises(ValueError, match="run option sq_time_limit must be a positive int of µs, got 0"):
-        RunOptions(sq_time_limit=0)
+    for limit in (0, 10 ** 14 + 1):
+        with pytest.raises(ValueError, match=r"run option sq_time_limit must be an int of µs from 1 to "
+                                             r"100000000000000 \(1e8 s\), got %d" % limit):
+            RunOptions(sq_time_limit=limit)
 
 
 def test_a_teardown_that_does_not_end_is_stopped_and_the_run_ends(write_program, tmp_path, capsys):

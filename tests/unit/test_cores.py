@@ -401,14 +401,15 @@ def test_a_removal_that_arrives_before_its_deploy_retires_the_app(graph):
     assert reports(out, RuntimeMsg.SQS_READY)[0].payload[3] == ["e1: app main-1 was already removed here"]
 
 
-@pytest.mark.parametrize("limit", [0, -5, 1.5, "10"])
+@pytest.mark.parametrize("limit", [0, -5, 1.5, "10", 10 ** 19])  # 10**19: no beat could carry it, it broke the watchdog
 def test_a_deployment_with_a_bad_time_limit_fails_naming_it(graph, limit):
     core = ExecuteCore("e1")
     docs = [graphfile.sq_to_document(s) for s in graph.sqs]
     out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program_to_wire(graph.program), docs, limit),
                               Recipient.EXECUTE), now=0)
     [ready] = reports(out, RuntimeMsg.SQS_READY)
-    assert ready.payload[3] == ["e1: its sq_time_limit must be a positive int of µs, got %r" % (limit,)]
+    assert ready.payload[3] == ["e1: its sq_time_limit must be an int of µs from 1 to 100000000000000, got %r"
+                                % (limit,)]
     assert core.sqs == {} and core.app is None
 
 
