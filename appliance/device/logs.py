@@ -13,6 +13,7 @@ texts, so the table stays small; it is bounded anyway (``MAX_KINDS``).
 from __future__ import annotations
 
 import logging
+import threading
 import time
 from collections import OrderedDict
 from typing import Callable, List, Tuple
@@ -31,8 +32,13 @@ class Repeats(logging.Filter):
         self._burst, self._window, self._clock = burst, window, clock
         #: (logger, text) -> [the window's start, lines said in it, lines held back]
         self._kinds: OrderedDict[Tuple[str, str], List[float]] = OrderedDict()
+        self._lock = threading.Lock()  # a handler filters outside its own lock
 
     def filter(self, record: logging.LogRecord) -> bool:
+        with self._lock:
+            return self._admits(record)
+
+    def _admits(self, record: logging.LogRecord) -> bool:
         now = self._clock()
         key = (record.name, str(record.msg))
         kind = self._kinds.get(key)
