@@ -8,8 +8,8 @@ input-token, execute and network-manager processes, and the runtime manager's
 when this ensemble hosts it. A child that dies is reported with its name and
 exit status, and the whole ensemble stops and exits non-zero, so that systemd
 restarts it whole; so is an execute process stuck in a call its watchdog
-cannot stop, which the supervisor kills (``pulse.py``). SIGTERM and SIGINT stop it in order: an ``END`` to every
-process, which finishes what it holds and exits; a child that does not exit
+cannot stop, which the supervisor kills (``pulse.py``). SIGTERM and SIGINT
+stop it in order: an ``END`` to every process, which finishes what it holds and exits; a child that does not exit
 in time is killed; then the segments are unlinked. The children ignore both
 signals (a service manager or a terminal signals the whole process group, and
 a child dead of it would be a crash), so the supervisor alone decides how they stop.
