@@ -31,22 +31,18 @@ def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, 
             continue
         status = dict(status)
         if "counters" in status and status.get("counters_epoch") == earlier.get("counters_epoch"):
-            status["counters"] = _less(status["counters"], earlier.get("counters", {}), status["counters"])
+            status["counters"] = _less(status["counters"], earlier.get("counters", {}))
         if "transport" in status:
-            status["transport"] = {"*": _less(transport_totals([status]), transport_totals([earlier]),
-                                              TRANSPORT_TOTALS)}
+            status["transport"] = {"*": _less(transport_totals([status]), transport_totals([earlier]))}
         out[process] = status
     return out
 
 
-def _less(counts: Dict[str, Any], earlier: Dict[str, Any], names: Iterable[str]) -> Dict[str, Any]:
-    """``counts`` with ``earlier`` taken off the counters ``names`` (the others are gauges: the
-    round-trip time, what is in flight), or whole where one of those went down (counting
-    started again)."""
-    names = [name for name in names if isinstance(counts.get(name), int) and isinstance(earlier.get(name), int)]
-    if any(counts[name] < earlier[name] for name in names):
+def _less(counts: Dict[str, int], earlier: Dict[str, int]) -> Dict[str, int]:
+    """``counts - earlier``, or ``counts`` whole if one of them went down (counting started again)."""
+    if any(counts.get(name, 0) < n for name, n in earlier.items()):
         return counts
-    return dict(counts, **{name: counts[name] - earlier[name] for name in names})
+    return {name: n - earlier.get(name, 0) for name, n in counts.items()}
 
 
 def transport_totals(network_statuses: Iterable[Dict[str, Any]]) -> Dict[str, int]:
