@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import os
 import socket
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, Iterable, List, Optional
 
 from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
@@ -56,15 +56,17 @@ class ConfigError(ProgramError):
     """A configuration file or value that cannot be used; names the file and the key."""
 
 
-def load_config(path: str) -> Dict[str, Any]:
-    """The settings a configuration file holds, checked for names and types."""
+def load_config(path: str, refused: Iterable[str] = ()) -> Dict[str, Any]:
+    """The settings a configuration file holds, checked for names and types.
+    ``refused``: keys the command refuses, left out of the list an unknown key is told."""
     doc = _read_json(path)
     if not isinstance(doc, dict):
         raise ConfigError("%s: must be a JSON object of settings" % path)
     for key, value in doc.items():
         kind = KEYS.get(key)
         if kind is None:
-            raise ConfigError("%s: unknown key %r (known: %s)" % (path, key, ", ".join(sorted(KEYS))))
+            raise ConfigError("%s: unknown key %r (known: %s)"
+                              % (path, key, ", ".join(sorted(set(KEYS) - set(refused)))))
         if not isinstance(value, kind):
             raise ConfigError("%s: key %r must be a %s, got %r" % (path, key, kind.__name__, value))
         if value == "":  # an empty file name or address would otherwise read as "not given"
@@ -113,7 +115,7 @@ def merged(path: Optional[str], flags: Dict[str, Any], foreign: Optional[Dict[st
     family where a name has both) and every key file has loaded once, so a
     setting that cannot work is refused here, naming its flag or file and key.
     """
-    settings = load_config(path) if path is not None else {}
+    settings = load_config(path, foreign or ()) if path is not None else {}
     for key, refusal in (foreign or {}).items():
         if settings.get(key):
             raise ConfigError(refusal)

@@ -204,3 +204,18 @@ def test_a_key_only_the_other_command_uses_is_refused_naming_the_file(tmp_path, 
     assert process.stderr == "appliance %s: error: %s: key %r is %s: this command does not use it\n" % (
         command, path, key, "the runtime manager's, not an ensemble's" if command == "ensemble"
         else "an ensemble's, not the runtime manager's")
+
+
+@pytest.mark.parametrize("foreign, listed, unlisted", [
+    ({}, ["manager_key", "rtm", "name"], []),
+    ({"rtm": "no", "manager_public_key": "no"}, ["manager_key", "name"], ["rtm", "manager_public_key"]),  # rtm's
+])
+def test_an_unknown_key_is_told_the_keys_this_command_takes(tmp_path, foreign, listed, unlisted):
+    """Was: the runtime manager listed "rtm" among the keys it knows, then refused it when given."""
+    path = _config(tmp_path, {"name": "m", "colour": "red"})
+    with pytest.raises(ConfigError) as refused:
+        merged(path, {}, foreign)
+    text = str(refused.value)
+    assert text.startswith("%s: unknown key 'colour' (known: " % path), text
+    known = text.partition("(known: ")[2].rstrip(")").split(", ")
+    assert known == sorted(known) and set(listed) <= set(known) and not set(unlisted) & set(known), text
