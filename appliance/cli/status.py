@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import sys
 from typing import Any, Dict, List
 
 from appliance.cli.clientflags import add_client_flags, client_settings
@@ -40,18 +41,22 @@ def gather(address: str, cluster_key: Any) -> Dict[str, Dict[str, Any]]:
                 Message(ExecuteMsg.STATUS, request, Recipient.EXECUTE),
                 Message(NetMsg.STATUS, request, Recipient.NETWORK)]
 
-    def complete(got: Dict[str, Any]) -> bool:
-        manager = got.get("runtime_manager")
-        if manager is None or len([p for p in got if "/" not in p]) < 4:
-            return False
-        members = [m["name"] for m in manager["members"] if m["name"] != manager["ensemble"]]
-        return all("%s/%s" % (m, p) in got for m in members for p in ("input_tokens", "execute", "network"))
-
     with ControlClient(address, cluster_key, peer="runtime manager") as client:
-        answers = client.status(requests, complete, ANSWER_SECONDS)
+        answers = client.status(requests, lambda got: "runtime_manager" in got and not unanswered(got),
+                                ANSWER_SECONDS)
     if "runtime_manager" not in answers:
         raise ClientError("no runtime manager answered at %s" % address)
     return answers
+
+
+def unanswered(answers: Dict[str, Dict[str, Any]]) -> List[str]:
+    """The processes the runtime manager's answer implies (its ensemble's four, three per
+    other member) that have not answered."""
+    manager = answers["runtime_manager"]
+    expected = ["input_tokens", "execute", "network"] + ["%s/%s" % (m["name"], p) for m in manager["members"]
+                                                         if m["name"] != manager["ensemble"]
+                                                         for p in ("input_tokens", "execute", "network")]
+    return [process for process in expected if process not in answers]
 
 
 def run(args: argparse.Namespace) -> int:
@@ -64,6 +69,10 @@ def run(args: argparse.Namespace) -> int:
         print(json.dumps(answers, indent=1, sort_keys=True, default=str))
     else:
         print("\n".join(describe(answers)))
+    missing = unanswered(answers)
+    if missing:  # a member down, or an answer lost on the way: its ensemble's log says which
+        print("appliance status: no answer within %g s from %s" % (ANSWER_SECONDS, ", ".join(missing)),
+              file=sys.stderr)
     return 0
 
 
@@ -99,6 +108,7 @@ def describe(answers: Dict[str, Dict[str, Any]]) -> List[str]:
         queue = device.get("queue", {})
         lines.append("  %-32s %8s %10s %10s %8s" % (
             process, device.get("pid", "?"), _mib(device.get("rss")), _mib(device.get("uss")), queue.get("depth", "")))
+    lines += ["  %-32s no answer" % process for process in unanswered(answers)]
     return lines
 
 

@@ -24,6 +24,7 @@ from appliance.net.sender import RESTARTED
 from appliance.runtime.core import MALFORMED
 from appliance.runtime.network import NetworkCore
 from appliance.runtime.signing import ControlSigner, ControlVerifier, changes_an_ensemble
+from appliance.runtime.status import answered_transport
 
 log = logging.getLogger("appliance.network")
 
@@ -84,6 +85,7 @@ class NetworkManager:
 
     def _members(self, addresses: Set[str]) -> None:
         """The routing table's addresses are members: the transport never evicts their state."""
+        self._member_addresses = addresses
         try:
             self.endpoint.set_members(addresses)
         except ValueError as exc:  # more routes than peers: the peer table was sized too small
@@ -165,7 +167,7 @@ class NetworkManager:
         return self.endpoint.datagrams_to_send()
 
     def _shell_status(self) -> Dict[str, Any]:
-        return dict(self._device_status(), transport=self.transport_stats())
+        return dict(self._device_status(), transport=answered_transport(self.transport_stats(), self._member_addresses))
 
     # -- inside ---------------------------------------------------------------------
 

@@ -1,8 +1,9 @@
 """Reading status answers: counters of many processes, added up."""
 from __future__ import annotations
 
-from typing import Any, Dict, Iterable
+from typing import Any, Collection, Dict, Iterable
 
+from appliance.net.endpoint import ENDPOINT
 from appliance.runtime.app import split_drops
 from appliance.runtime.counters import Counters
 
@@ -10,6 +11,39 @@ from appliance.runtime.counters import Counters
 TRANSPORT_TOTALS = ("sent", "delivered", "retransmitted", "failed", "duplicates", "queued",
                     "bad_crc", "bad_auth", "truncated", "replayed",
                     "best_effort_dropped", "reassembly_expired", "reassembly_evicted")
+
+
+#: Strangers' sections a status answer carries (the most recently active); see ``answered_transport``.
+STRANGER_SECTIONS = 16
+#: The section that adds up the counters of the other strangers.
+STRANGERS = "strangers"
+#: A peer's fields that are not counters, left out of that sum.
+_NOT_ADDED = ("rtt_us", "rto_us", "session")
+
+
+def answered_transport(stats: Dict[str, Dict[str, int]], members: Collection[str]) -> Dict[str, Dict[str, int]]:
+    """The transport's counters as a status answer carries them: the endpoint's own section,
+    every member's, the ``STRANGER_SECTIONS`` most recently active strangers' (the command
+    asking is one), and the other strangers' counters added up in one section, ``STRANGERS``,
+    whose ``peers`` says how many. Completed handshakes from thousands of addresses fill a
+    peer table (each holds a slot until it has been idle 22 s); an answer with a section for
+    each would outgrow the queue it is relayed through, and the process would go missing
+    from ``status``. Sums over the sections stay those of the whole table.
+
+    ``stats`` is ``Endpoint.stats()``: peers least recently active first."""
+    strangers = [address for address in stats if address != ENDPOINT and address not in members]
+    folded = strangers[:max(0, len(strangers) - STRANGER_SECTIONS)]
+    if not folded:
+        return stats
+    gone = set(folded)
+    out = {address: counters for address, counters in stats.items() if address not in gone}
+    total: Dict[str, int] = {"peers": len(folded)}
+    for address in folded:
+        for name, n in stats[address].items():
+            if name not in _NOT_ADDED:
+                total[name] = total.get(name, 0) + n
+    out[STRANGERS] = total
+    return out
 
 
 def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, Any]]) -> Dict[str, Dict[str, Any]]:

@@ -183,8 +183,18 @@ def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(com
     assert app["phase"] == "finished" and app["summary"]["sqs"]["pair"]["executions"] == 30
     assert {"solo/input_tokens", "solo/execute", "solo/network"} <= set(answers)
     assert answers["solo/network"]["device"]["uss"] > 0 and answers["solo/network"]["joined"] is True
-    code, text, _ = commands("status", "--rtm", address).finish()
+    code, text, stderr = commands("status", "--rtm", address).finish()
     assert code == 0 and "solo" in text and "app main-1: finished" in text
+    assert "no answer" not in text + stderr  # all seven processes answered
+    stopped = answers["solo/network"]["device"]["pid"]  # relays solo's answers: none comes now
+    os.kill(stopped, signal.SIGSTOP)
+    try:
+        code, text, stderr = commands("status", "--rtm", address).finish()
+    finally:
+        os.kill(stopped, signal.SIGCONT)
+    assert code == 0 and stderr == "appliance status: no answer within 3 s from solo/input_tokens, solo/execute, " \
+                                   "solo/network\n"
+    assert "  %-32s no answer" % "solo/network" in text.splitlines()
     # a finished app's SQs show what they did (their processes have removed them by now)
     [pair] = [line.split() for line in text.splitlines() if line.strip().startswith("pair ")]
     assert pair == ["pair", "solo", "30", "0"]

@@ -451,3 +451,17 @@ def test_an_sq_stopped_over_its_time_limit_says_so_in_status_and_runs_no_more(tm
         "e1/execute": status}
     [row] = [line for line in describe(answers) if line.strip().startswith("spin ")]
     assert row.split()[:4] == ["spin", "e1", "1", "1"] and row.endswith("stopped: a firing ran over the time limit")
+
+
+def test_status_names_the_processes_that_did_not_answer():
+    """Was: a member's process whose answer was lost (one too large for the queue it is relayed
+    through) was left out of the table without a word (the command's warning: test_ensembles)."""
+    from appliance.cli.status import describe, unanswered
+
+    manager = {"ensemble": "runtime-manager", "app": None, "members": [
+        {"name": "runtime-manager", "address": "127.0.0.1:8225", "clock_offset": 0, "clock_delay": 0},
+        {"name": "e1", "address": "127.0.0.1:8226", "clock_offset": 10, "clock_delay": 50}]}
+    answers = {"runtime_manager": manager, "input_tokens": {}, "execute": {}, "network": {},
+               "e1/input_tokens": {}, "e1/execute": {}}
+    assert unanswered(answers) == ["e1/network"]
+    assert describe(answers)[-1] == "  %-32s no answer" % "e1/network"

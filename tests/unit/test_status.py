@@ -1,5 +1,10 @@
 """What a run counted on ensembles that served before it (appliance/runtime/status.py)."""
-from appliance.runtime.status import counted_since, transport_totals
+from appliance.net import ENDPOINT, Endpoint, TransportConfig
+from appliance.runtime.network import NetworkCore
+from appliance.runtime.network_manager import NetworkManager
+from appliance.runtime.status import STRANGER_SECTIONS, STRANGERS, counted_since, transport_totals
+
+from ..net.fakewire import Wire
 
 
 def _network(epoch, counters, transport):
@@ -31,3 +36,29 @@ def test_a_process_started_again_counts_whole():
     before = {"m/network": _network(0, {}, {"*": {"sent": 100}})}
     after = {"m/network": _network(0, {}, {"*": {"sent": 7}})}
     assert transport_totals(counted_since(before, after).values())["sent"] == 7
+
+
+def test_a_network_status_answer_stays_bounded_however_many_strangers_completed_handshakes():
+    """Was: one section per peer; 4,400 handshakes from separate ports made a member's network
+    answer 2.5 MB, larger than the queue the runtime manager relays it through, and
+    ``appliance status`` left that process out without a word."""
+    config = TransportConfig(max_peers=128)
+    wire = Wire()
+    endpoint = wire.add("m", Endpoint(config, session=2))
+    network = NetworkManager(NetworkCore("m", "m"), endpoint)
+    network.core.routes.update({"e1": "e1"})
+    network.core.routes_changed(set(network.core.routes.values()) - {"m"})
+    wire.add("e1", Endpoint(config, session=3))
+    wire.send("e1", "m", b"member")
+    for index in range(40):
+        wire.add("s%d" % index, Endpoint(config, session=100 + index))
+        wire.send("s%d" % index, "m", b"stranger")
+        wire.run()
+    everything = endpoint.stats()
+    assert len(everything) == 1 + 1 + 40  # "*", the member, the strangers: what the answer used to carry
+    answered = network.core.status(wire.now)["transport"]
+    kept = ["s%d" % index for index in range(40 - STRANGER_SECTIONS, 40)]  # the most recently active
+    assert sorted(answered) == sorted([ENDPOINT, "e1", STRANGERS] + kept)
+    assert answered[STRANGERS]["peers"] == 40 - STRANGER_SECTIONS
+    for name in ("datagrams_received", "delivered", "channels_opened", "acks_sent"):
+        assert sum(s.get(name, 0) for s in answered.values()) == sum(s[name] for s in everything.values()) > 0
