@@ -376,7 +376,8 @@ def decode(data: bytes) -> Any:
     except CodecError:
         raise
     except Exception as exc:  # msgpack raises a zoo of types on truncated or hostile input
-        raise CodecError("undecodable bytes: %s" % exc) from None
+        # Some say nothing (FormatError, for a byte msgpack never uses): then the type says it.
+        raise CodecError("undecodable bytes: %s" % (str(exc) or type(exc).__name__)) from None
 
 
 def encode_messages(messages: List[Message]) -> bytes:

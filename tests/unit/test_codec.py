@@ -250,3 +250,12 @@ def test_a_version_that_is_not_an_int_is_a_codec_error():
     for version in (array, 3.0, [3]):
         with pytest.raises(CodecError, match="codec version"):
             decode_messages(msgpack.packb([version, 0, 1, 1], use_bin_type=True))
+
+
+@pytest.mark.parametrize("data", [b"\xc1\xc1\xc1\xc1", b"\x92\x01", b"\xd9"])
+def test_undecodable_bytes_always_say_why(data):
+    """Was, for a byte msgpack never uses (0xc1): "undecodable bytes: " and nothing more."""
+    with pytest.raises(CodecError) as refused:
+        codec.decode(data)
+    reason = str(refused.value).partition("undecodable bytes: ")[2]
+    assert reason.strip(), str(refused.value)
