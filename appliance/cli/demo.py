@@ -61,8 +61,8 @@ def add_parser(sub) -> None:
                        formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--simulated", action="store_true", help="simulate the camera-fusion example instead")
     p.add_argument("--seed", type=int, default=1, help="seed of the mapping (and of the simulated network)")
-    p.add_argument("--duration", type=values.seconds, default=0.5, metavar="SECONDS",
-                   help="how long the streams sample on the devices (default 0.5)")
+    p.add_argument("--duration", type=values.seconds, default=None, metavar="SECONDS",
+                   help="how long the streams sample (default 0.5 on the devices, 2 simulated)")
     p.set_defaults(run=run)
 
 
@@ -97,6 +97,8 @@ def command_name() -> str:
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.duration is None:
+        args.duration = 2.0 if args.simulated else 0.5
     return run_simulated(args) if args.simulated else run_devices(args)
 
 
@@ -157,13 +159,14 @@ def run_simulated(args: argparse.Namespace) -> int:
     print(SIMULATED_INTRO)
     out_path = os.path.join(tempfile.gettempdir(), "appliance-demo-outputs.jsonl")
     with open(out_path, "w", encoding="utf-8") as out:
-        result = simulate(graph, system, RunOptions(strategy="random", seed=args.seed, duration=2_000_000),
+        result = simulate(graph, system, RunOptions(strategy="random", seed=args.seed,
+                                                    duration=int(round(args.duration * 1e6))),
                           Impairment(latency=4_000, jitter=12_000), sink=JsonLinesWriter(out))
     s = result.summary
     placed = ", ".join("%s on %s" % (sq.name, result.mapping[sq.name]) for sq in graph.sqs)
     print("Mapping: %s.\n" % placed)
-    print("In 2 s of simulated time the runtime manager logged %d outputs: %d fused positions met the "
-          "deadline and %d samples were answered by Plan B." % (result.outputs, s["deadline_met"],
+    print("In %g s of simulated time the runtime manager logged %d outputs: %d fused positions met the "
+          "deadline and %d samples were answered by Plan B." % (args.duration, result.outputs, s["deadline_met"],
                                                                 s["deadline_missed"]))
     print("The first outputs (times are µs on the root clock; start/stop is the sample's interval):")
     with open(out_path, encoding="utf-8") as lines:

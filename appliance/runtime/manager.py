@@ -301,15 +301,17 @@ class RuntimeManagerCore(Core):
             # The running app's report as it is, telling the requesting client (by its token) why not.
             return [Message(ClientMsg.APP, dict(self.app.report(), refused=reason, request=options.request),
                             Recipient.CLIENT)]
+        name = "app"  # until the graph document gives its name
         try:
             graph = graphfile.from_document(graph_doc, source="graph")
+            name = graph.name
             mapping = map_graph(graph, self.hosts(), options.strategy, random.Random(options.seed))
         except ProgramError as exc:
-            failed = App("app-%d" % (self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc))
+            failed = App("%s-%d" % (name, self._deployments + 1), None, options, {}, phase=FAILED, error=str(exc))
             self._remember(failed)
             self.log.warning("cannot deploy: %s", exc)
             return [self._app_report(failed)]
-        app = App("%s-%d" % (graph.name, self._deployments + 1), graph, options, mapping)
+        app = App("%s-%d" % (name, self._deployments + 1), graph, options, mapping)
         app.warnings.extend(self._clock_warnings(app))
         for warning in app.warnings:  # the app's reports carry them to the commands, which print them
             self.log.info("%s: %s", app.id, warning)
@@ -338,8 +340,10 @@ class RuntimeManagerCore(Core):
         return warnings
 
     def hosts(self) -> List[EnsembleDescription]:
-        """The ensembles a graph is mapped onto: every member, this one's own included."""
-        return list(self.members.values())
+        """The ensembles a graph is mapped onto: every member that has joined, this one's own
+        included. Joined means its clock is measured: a member that cannot answer the runtime
+        manager (it refuses its signed control, say) never gets there, and is given no part."""
+        return [d for name, d in self.members.items() if name in self.clocks]
 
     def _remember(self, app: App) -> None:
         self._deployments += 1

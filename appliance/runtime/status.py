@@ -73,10 +73,11 @@ def counted_since(before: Dict[str, Dict[str, Any]], after: Dict[str, Dict[str, 
 
 
 def _less(counts: Dict[str, int], earlier: Dict[str, int]) -> Dict[str, int]:
-    """``counts - earlier``, or ``counts`` whole if one of them went down (counting started again)."""
+    """``counts - earlier``, or ``counts`` whole if one of them went down (counting started again).
+    A counter that did not grow is left out: the run counted none of it (a summary says "none")."""
     if any(counts.get(name, 0) < n for name, n in earlier.items()):
         return counts
-    return {name: n - earlier.get(name, 0) for name, n in counts.items()}
+    return {name: n - earlier.get(name, 0) for name, n in counts.items() if n != earlier.get(name, 0)}
 
 
 def transport_totals(network_statuses: Iterable[Dict[str, Any]]) -> Dict[str, int]:

@@ -124,6 +124,18 @@ def test_the_simulated_demo_runs_end_to_end_and_explains(capsys):
     code, out, _ = run_cli(capsys, "demo", "--simulated")
     assert code == 0
     assert "Plan B" in out and "met the deadline" in out and "fuse on jetson" in out
+    assert "In 2 s of simulated time the runtime manager logged " in out
+
+
+def test_the_simulated_demo_runs_for_the_duration_given(capsys):
+    """Was: --duration was taken and ignored (2 s whatever it said)."""
+    logged = {}
+    for duration in ("0.5", "2"):
+        code, out, _ = run_cli(capsys, "demo", "--simulated", "--duration", duration)
+        said = "In %s s of simulated time the runtime manager logged " % duration
+        assert code == 0 and said in out, out
+        logged[duration] = int(out.split(said)[1].split()[0])
+    assert 0 < logged["0.5"] < logged["2"]
 
 
 def test_the_demo_runs_a_program_on_real_process_trees_and_leaves_nothing_running(capsys):

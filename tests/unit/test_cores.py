@@ -187,9 +187,14 @@ class Manager:
                 out.append(message)
         return out
 
-    def join(self, name, address=None, components=()):
-        return self.send(RuntimeMsg.JOIN, EnsembleDescription.from_wire(
+    def join(self, name, address=None, components=(), clock=True):
+        """Its JOIN's outputs; then, with ``clock``, the member measures its clock, as a member
+        that can answer the runtime manager does (only then is it given parts of an app)."""
+        out = self.send(RuntimeMsg.JOIN, EnsembleDescription.from_wire(
             {"name": name, "address": address or "sim:" + name, "components": list(components)}).to_wire())
+        if clock:
+            self.send(RuntimeMsg.MEMBER_CLOCK, (name, 0, 100))
+        return out
 
 
 def _join_result(outputs):
@@ -241,6 +246,26 @@ def test_a_joiner_learns_only_the_runtime_managers_route_and_the_deployment_brin
     assert deploy.payload[0] == "e1"
     net_part = deploy.payload[1][2]
     assert net_part.payload[2] == {"runtime-manager": "sim:runtime-manager", "e1": "sim:e1"}
+
+
+def test_a_member_whose_clock_was_never_measured_is_given_no_part(graph):
+    """Was: one that refused the manager's signed control (the wrong public key) joined, never
+    answered a clock probe, was never said "joined", yet was mapped onto; the deploy then
+    timed out waiting for it, and so did the next."""
+    m = Manager()
+    m.join("e1", clock=False)
+    m.join("e2")
+    out = _deploy(m, graph, strategy="trivial")
+    assert [deploy.payload[0] for deploy in out] == ["e2"]
+    assert set(m.core.app.mapping.values()) == {"e2"}
+
+
+def test_an_app_that_cannot_be_placed_is_named_after_its_graph(graph):
+    m = Manager()
+    m.join("e1", clock=False)  # the only member is not fully joined: nowhere to run
+    m.core.members.pop("runtime-manager")
+    _deploy(m, graph, strategy="trivial")
+    assert m.reports[-1]["app"] == "%s-1" % graph.name and m.reports[-1]["phase"] == "failed"
 
 
 def _deploy(m, graph, **options):

@@ -2,7 +2,7 @@
 from appliance.net import ENDPOINT, Endpoint, TransportConfig
 from appliance.runtime.network import NetworkCore
 from appliance.runtime.network_manager import NetworkManager
-from appliance.runtime.status import STRANGER_SECTIONS, STRANGERS, counted_since, transport_totals
+from appliance.runtime.status import STRANGER_SECTIONS, STRANGERS, add_late_counts, counted_since, transport_totals
 
 from ..net.fakewire import Wire
 
@@ -62,3 +62,13 @@ def test_a_network_status_answer_stays_bounded_however_many_strangers_completed_
     assert answered[STRANGERS]["peers"] == 40 - STRANGER_SECTIONS
     for name in ("datagrams_received", "delivered", "channels_opened", "acks_sent"):
         assert sum(s.get(name, 0) for s in answered.values()) == sum(s[name] for s in everything.values()) > 0
+
+
+def test_what_did_not_grow_during_the_run_is_not_in_its_summary():
+    """Was: a second run on the same ensembles printed "lost  send_failed 0" (and "refused
+    unknown_sender 0"): counters of earlier runs, taken off, stayed as zeros."""
+    before = {"e1/network": _network(2, {"dropped.send_failed": 3, "refused.unknown_sender": 1}, {})}
+    after = {"e1/network": _network(2, {"dropped.send_failed": 3, "refused.unknown_sender": 1}, {})}
+    summary = {"discarded": {}, "lost": {}, "refused": {}}
+    add_late_counts(summary, counted_since(before, after).values())
+    assert summary == {"discarded": {}, "lost": {}, "refused": {}}
