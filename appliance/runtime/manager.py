@@ -531,7 +531,7 @@ class RuntimeManagerCore(Core):
 
     def status(self, now: int) -> Dict[str, Any]:
         status = super().status(now)
-        status["members"] = [{"name": d.name, "address": d.address, "components": d.component_names(),
+        status["members"] = [{"name": d.name, "address": d.address, "components": [c.to_wire() for c in d.components],
                               "clock_offset": self.clocks.get(d.name, (None, None))[0],
                               "clock_delay": self.clocks.get(d.name, (None, None))[1]}
                              for d in self.members.values()]

@@ -197,6 +197,8 @@ def test_the_join_carries_the_configured_components_and_status_shows_them(comman
     assert code == 0, stderr
     answers = json.loads(stdout)
     [e1] = [m for m in answers["runtime_manager"]["members"] if m["name"] == "e1"]
-    assert e1["components"] == ["soc", "fan", "probe", "cpu"]
+    assert [c["name"] for c in e1["components"]] == ["soc", "fan", "probe", "cpu"]
+    [cpu] = [c for c in e1["components"] if c["name"] == "cpu"]  # filled in from what psutil measures
+    assert cpu["kind"] == "compute" and cpu["attributes"]["cores"] >= 1 and cpu["attributes"]["memory_mb"] > 0
     assert answers["e1/execute"]["components"] == {"soc": "closed", "fan": "closed", "probe": "closed",
                                                    "cpu": "closed"}
