@@ -14,7 +14,7 @@ from appliance.cli.errors import UsageError
 from appliance.cli.runflags import add_run_flags, run_options
 from appliance.cli.simulate import load_to_run
 from appliance.device.client import MAX_REQUEST_BYTES, ControlClient, request_id
-from appliance.device.run import Running, settings_from
+from appliance.device.run import Running, local_address, settings_from
 from appliance.device.supervisor import ChildDied, DeviceSettings
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg
 from appliance.program.model import Graph
@@ -105,7 +105,8 @@ def run_program(settings: DeviceSettings, sock: socket.socket, graph: Optional[G
     the command."""
     running = Running(settings, sock)  # from here SIGTERM and SIGINT stop it in order: before its first line
     print("runtime manager %s at %s" % (settings.name, settings.advertise), flush=True)
-    with running, ControlClient(settings.advertise, settings.cluster_key, peer="runtime manager") as client:
+    # To the socket it is bound to, not the advertised address: that one may be a NAT's, not this host's.
+    with running, ControlClient(local_address(sock), settings.cluster_key, peer="runtime manager") as client:
         status = _run_program(settings, running, client, graph, options, expect, join_timeout, sink, out, debug,
                               command, joining, flush)
     return running.exit_status(status)

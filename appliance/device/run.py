@@ -35,6 +35,15 @@ def bind(listen: str) -> socket.socket:
         raise ConfigError("--listen %s: cannot bind: %s" % (listen, exc.strerror)) from None
 
 
+def local_address(sock: socket.socket) -> str:
+    """Where a command on this host reaches the ensemble bound to ``sock``: the address it is
+    bound to, or loopback for a wildcard (a client from loopback is admitted)."""
+    host, port = sock.getsockname()[:2]
+    if is_wildcard(format_address(host, port)):
+        host = "::1" if ":" in host else "127.0.0.1"
+    return format_address(host, port)
+
+
 def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_manager: bool,
                   log_level: int, default_name: Optional[str] = None) -> Tuple[DeviceSettings, socket.socket]:
     """Checked settings (flags over the file), and the bound socket.

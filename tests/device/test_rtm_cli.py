@@ -255,3 +255,24 @@ def test_rtm_wait_refuses_the_flags_of_a_run_it_would_ignore():
     assert process.returncode == 2
     assert process.stderr == ("appliance rtm: error: --expect, --duration, --sq-time-limit: only with --graph "
                               "(each deployment brings its own: appliance deploy)\n")
+
+
+def test_a_runtime_manager_behind_an_address_of_another_host_serves_its_commands(commands, tmp_path):
+    """Was, with --advertise a NAT's address (the --help example): started, then "10.0.0.1:8225 is
+    not an address of this host ...: a command talks to the runtime manager on its own host",
+    exit 2, since rtm talked to its own tree at the advertised address."""
+    subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path)], check=True, capture_output=True,
+                   timeout=60)
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:  # a free port to listen on
+        probe.bind(("0.0.0.0", 0))
+        port = probe.getsockname()[1]
+    key = str(tmp_path / "cluster.key")
+    rtm = commands("rtm", "--wait", "--listen", "0.0.0.0:%d" % port, "--advertise", "10.0.0.1:8225",
+                   "--cluster-key", key, "--manager-key", str(tmp_path / "manager.key"))
+    assert rtm.address() == "10.0.0.1:8225"
+    code, stdout, stderr = commands("status", "--rtm", "127.0.0.1:%d" % port, "--cluster-key", key,
+                                    "--json").finish()
+    assert code == 0, stderr
+    assert json.loads(stdout)["runtime_manager"]["members"][0]["address"] == "10.0.0.1:8225"
+    assert rtm.process.poll() is None, rtm.finish()
+    assert rtm.stop()[0] == 0
