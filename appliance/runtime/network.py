@@ -194,6 +194,8 @@ class NetworkCore(AppCore):
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""  # the last refusal logged: the same one again is not
+        self._join_said: Set[bool] = set()  # this join's "no answer" said: for silence (False), refusals (True)
+        self._refused_before_join = 0  # answers refused as signed by another key, when this join began
         self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
         #: Whether the next accepted join forgets the apps removed here: not after a REJOIN from
         #: the manager that accepted the join it answers (it numbered them, and goes on numbering).
@@ -327,6 +329,8 @@ class NetworkCore(AppCore):
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""
+        self._join_said = set()
+        self._refused_before_join = self.counters.get("refused.bad_signature")
         return self._send_join()
 
     def _numbered_nonce(self) -> str:
@@ -350,10 +354,15 @@ class NetworkCore(AppCore):
         longer each time. Said once, not once per try."""
         if self.joined or attempt != self._join_attempts or self._join is None:
             return []
-        if attempt == 1 and self.joined is None:
-            self.log.warning("%s: no answer from the runtime manager at %s yet (is it up, at that address, with "
-                             "the same cluster key?); asking again, every %d s at most",
-                             self.ensemble, self._join[0], JOIN_RETRY_MAX // 1_000_000)
+        # Said once for silence (at the first try), and once more if answers came but were refused
+        # as signed by another manager key: that misconfiguration then has its words.
+        refused = self.counters.get("refused.bad_signature") > self._refused_before_join
+        if self.joined is None and (attempt == 1 or refused) and refused not in self._join_said:
+            self._join_said.add(refused)
+            why = "its answers are refused: they are not signed by the manager key whose public key this ensemble " \
+                "has" if refused else "is it up, at that address, with the same cluster key?"
+            self.log.warning("%s: no answer from the runtime manager at %s yet (%s); asking again, every %d s at most",
+                             self.ensemble, self._join[0], why, JOIN_RETRY_MAX // 1_000_000)
         self.counters.incr("join_retries")
         self._join_wait = min(2 * self._join_wait, JOIN_RETRY_MAX)
         return self._send_join()

@@ -39,6 +39,11 @@ def _host(address: str) -> str:
         return ""
 
 
+#: What a refusal of signed control most likely means, for the operator reading the log.
+_WHY_REFUSED = {"bad_signature": " (not signed by the manager key whose public key this ensemble has: the "
+                                 "manager_public_key given here is another keygen's?)"}
+
+
 class NetworkManager:
     """The network-manager process: ``NetworkCore`` + ``Endpoint`` + the safe codec.
 
@@ -244,7 +249,8 @@ class NetworkManager:
                                                  core.join_nonce)
             if opened is None:
                 self.counters.incr("refused." + refusal)
-                log.warning("%s: refused signed control from %s: %s", core.ensemble, source, refusal)
+                log.warning("%s: refused signed control from %s: %s%s", core.ensemble, source, refusal,
+                            _WHY_REFUSED.get(refusal, ""))
                 return None
             messages, signed = opened, True
         try:

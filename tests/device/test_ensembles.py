@@ -231,9 +231,9 @@ def test_deploy_reports_its_own_request_not_the_app_before_it(commands, tmp_path
     with open(example_path("diamond.py")) as handle:
         unplaceable.write_text(handle.read().replace("@sq", "@sq(requires='gpu0')", 1))
     code, _, stderr = commands("deploy", str(unplaceable), "--rtm", address).finish()
-    assert code == 2 and "app app-1 failed: SQ 'double' requires gpu0; no ensemble can host it" in stderr
+    assert code == 2 and "app main-1 failed: SQ 'double' requires gpu0; no ensemble can host it" in stderr
     code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
-    assert code == 0 and stdout.startswith("app main-2 running ("), stderr  # not app-1's failure
+    assert code == 0 and stdout.startswith("app main-2 running ("), stderr  # not main-1's failure
     code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", address).finish()
     assert code == 2 and stdout == "" and stderr == (
         "appliance deploy: error: refused: app main-2 is still running; tear it down first\n")

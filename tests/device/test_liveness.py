@@ -113,12 +113,20 @@ def test_each_run_on_ensembles_that_served_before_sums_up_itself_only(commands):
     assert member.stop()[0] == 0
 
 
-#: Nine samples of 250 kB, one after another (each source waits its turn: together, at once,
-#: they would overflow the input-token queue's ring instead), for one firing of ``join``; all
-#: within the run (0.36 s of waits in one execute process), so none comes after its teardown.
-WIDE = "import time\nfrom appliance import graph, placement, sq, stream\n" + "".join(
-    "\n@stream(period_ms=100, count=1)\ndef big%d(tick):\n    time.sleep(%g)\n    return bytes([%d]) * 250000\n"
-    % (i, 0.01 * i, i) for i in range(9)) + """
+#: Nine values of 250 kB for one firing of ``join``, made one after another: each ``grow`` fires
+#: only once the value before it has reached the input-token process, so the input-token queue
+#: never holds more than one of them (nine at once would overflow its ring, whose drops would
+#: then be counted instead, as they were when the sources only slept in turn).
+WIDE = """from appliance import graph, placement, sq, stream
+
+@stream(period_ms=100, count=1)
+def big0(tick):
+    return bytes([0]) * 250000
+""" + "".join("""
+@sq
+def grow%d(previous):
+    return bytes([previous[0] + 1]) * 250000
+""" % i for i in range(1, 9)) + """
 @sq
 def join(a, b, c, d, e, f, g, h, i):
     return len(a)
@@ -126,7 +134,8 @@ def join(a, b, c, d, e, f, g, h, i):
 @graph
 def main():
     with placement(ensemble="e1"):
-        return join(big0(), big1(), big2(), big3(), big4(), big5(), big6(), big7(), big8())
+        values = [big0()]
+""" + "".join("        values.append(grow%d(values[-1]))\n" % i for i in range(1, 9)) + """        return join(*values)
 """
 
 
@@ -175,3 +184,24 @@ def test_a_run_whose_member_left_says_whose_counts_its_summary_lacks(commands):
     assert "ran main on 1 ensemble(s) for 30 s" in stdout
     assert _summary_row(stdout, "not counted") == "e1 (left before reporting what it counted)", stdout
     assert member.finish()[0] == 1
+
+
+def test_an_ensemble_given_another_managers_public_key_says_so_not_just_no_answer(commands, tmp_path):
+    """Was: "refused signed control ...: bad_signature", then "no answer from the runtime manager
+    ... (is it up, at that address, with the same cluster key?)": it was up, and answering."""
+    for keys in ("ours", "other"):
+        (tmp_path / keys).mkdir()
+        subprocess.run([sys.executable, "-m", "appliance", "keygen", str(tmp_path / keys)], check=True,
+                       capture_output=True, timeout=WAIT)
+    cluster = ("--cluster-key", str(tmp_path / "ours" / "cluster.key"))
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0", *cluster,
+                   "--manager-key", str(tmp_path / "ours" / "manager.key"))
+    member = _member(commands, rtm.address(), *cluster,
+                     "--manager-public-key", str(tmp_path / "other" / "manager.pub"))
+    refused = member.stderr_line_containing("refused signed control from ")
+    assert "bad_signature (not signed by the manager key whose public key this ensemble has" in refused
+    member.stderr_line_containing("no answer from the runtime manager at %s yet (its answers are refused: they "
+                                  "are not signed by the manager key whose public key this ensemble has)"
+                                  % rtm.address())
+    for command in (member, rtm):
+        assert command.stop()[0] == 0
