@@ -40,7 +40,8 @@ def generate_keys(directory: str) -> Dict[str, str]:
     """
     paths = {name: os.path.join(directory, name) for name in (CLUSTER_KEY_FILE, MANAGER_KEY_FILE, MANAGER_PUBLIC_FILE)}
     if not os.path.isdir(directory):
-        raise KeyFileError("%s: no such directory" % directory)
+        raise KeyFileError("%s: %s" % (directory, "not a directory" if os.path.lexists(directory)
+                                       else "no such directory"))
     existing = [path for path in paths.values() if os.path.lexists(path)]
     if existing:
         raise KeyFileError("%s: exists; keygen never overwrites a key (move it away first)" % existing[0])

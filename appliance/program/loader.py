@@ -24,7 +24,8 @@ def split_target(target: str):
 def graphs_in(path: str) -> Dict[str, GraphTemplate]:
     """Import the program file and return its ``@graph`` functions by name."""
     if not os.path.isfile(path):
-        raise ProgramError("%s: no such program file" % path)
+        raise ProgramError("%s: %s" % (path, "a directory, not a program file" if os.path.isdir(path)
+                                       else "no such program file"))
     if not path.endswith(".py"):
         raise ProgramError("%s: a program is a Python file (.py)" % path)
     real = os.path.realpath(path)

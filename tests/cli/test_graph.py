@@ -330,6 +330,11 @@ def test_a_program_that_does_not_load_is_one_line(capsys, tmp_path):
     assert code == 2 and err.startswith("appliance graph: error: ") and "no such program file" in err
 
 
+def test_a_directory_given_as_the_program_is_named_so(capsys, tmp_path):
+    code, _, err = run_cli(capsys, "graph", str(tmp_path))
+    assert code == 2 and err.strip() == "appliance graph: error: %s: a directory, not a program file" % tmp_path
+
+
 def test_the_help_examples_run_from_the_repository_root(capsys, tmp_path):
     code, out, _ = run_cli(capsys, "graph", "--help")
     assert code == 0 and "examples:" in out

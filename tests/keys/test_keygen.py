@@ -39,6 +39,12 @@ def test_keygen_into_a_directory_that_does_not_exist_is_one_line(tmp_path, capsy
     assert capsys.readouterr().err.strip().endswith("nowhere: no such directory")
 
 
+def test_keygen_into_a_file_says_it_is_not_a_directory(tmp_path, capsys):
+    (tmp_path / "keys").write_text("a file")
+    assert main(["keygen", str(tmp_path / "keys")]) == 2
+    assert capsys.readouterr().err.strip().endswith("keys: not a directory")
+
+
 def test_a_secret_readable_by_others_is_refused(tmp_path):
     paths = generate_keys(str(tmp_path))
     os.chmod(paths["cluster.key"], 0o644)
