@@ -14,11 +14,11 @@ from dataclasses import dataclass, field
 from typing import Any, Dict, Optional
 
 from appliance.program.errors import ProgramError
+from appliance.program.names import NAME_RULE, is_name
 
 #: The kinds a component may have ("" when a file names a component and nothing more).
 KINDS = ("sensor", "actuator", "camera", "compute", "gpu", "clock", "storage", "radio")
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 _ATTRIBUTE = re.compile(r"^[A-Za-z_][A-Za-z0-9_]{0,63}\Z")
 #: Keys of a component's document; every other key is an attribute (of a JSON scalar value).
 _KEYS = ("name", "kind", "attributes", "fields", "driver")
@@ -63,9 +63,8 @@ def component_from_wire(item: Any, where: str) -> Component:
     if not isinstance(item, dict):
         raise ComponentError("%s: a component is a name or an object with a name, got %r" % (where, item))
     name = item.get("name")
-    if not isinstance(name, str) or not _NAME.match(name):
-        raise ComponentError("%s: component name %r is not valid (letters, digits, '_', '.', '-'; at most 64)"
-                             % (where, name))
+    if not is_name(name):
+        raise ComponentError("%s: component name %r is not valid (%s)" % (where, name, NAME_RULE))
     where = "%s: component %r" % (where, name)
     kind = item.get("kind", "")
     if kind not in KINDS and kind != "":

@@ -18,7 +18,7 @@ from appliance.device.supervisor import ChildDied, DeviceSettings, EnsembleTree,
 from appliance.keys import load_cluster_key
 from appliance.net.address import format_address, is_loopback
 from appliance.net.udp import bound_socket
-from appliance.system.description import is_ensemble_name
+from appliance.program.names import NAME_RULE, is_name
 
 log = logging.getLogger("appliance.device")
 
@@ -61,10 +61,9 @@ def settings_from(flags: Dict[str, Any], config: Optional[str], hosts_runtime_ma
     name = values.get("name") or default_name
     if not name:
         raise ConfigError('give the ensemble a name (--name, or "name" in the configuration file)')
-    if not is_ensemble_name(name):
+    if not is_name(name):
         where = "--name" if flags.get("name") is not None else "%s: key 'name'" % config
-        raise ConfigError("%s: ensemble name %r is not valid (letters, digits, '_', '.', '-'; at most 64)"
-                          % (where, name))
+        raise ConfigError("%s: ensemble name %r is not valid (%s)" % (where, name, NAME_RULE))
     listen = values.get("listen") or DEFAULT_LISTEN
     if not hosts_runtime_manager and not values.get("rtm"):
         raise ConfigError("give the runtime manager's address (--rtm HOST:PORT, or 'rtm' in the configuration file)")

@@ -42,6 +42,7 @@ from appliance.program.model import (
     DEFAULT_MAX_TOKENS,
     IMMEDIATE,
     MAX_COST,
+    MAX_OUTPUTS,
     SEQUENTIAL,
     STREAM,
     TIMED,
@@ -52,6 +53,7 @@ from appliance.program.model import (
     SQSpec,
     StreamSpec,
 )
+from appliance.program.names import NAME_RULE, is_name
 from appliance.timing import ms_to_ticks
 
 _USER_RULES = (TIMED, IMMEDIATE, SEQUENTIAL)
@@ -416,6 +418,8 @@ def _cost(cost: Any) -> float:
 def _ensemble(ensemble: Any) -> Optional[str]:
     if ensemble is not None and not isinstance(ensemble, str):
         raise TypeError("ensemble= takes an ensemble name, got %r" % (ensemble,))
+    if ensemble is not None and not is_name(ensemble):
+        raise ValueError("ensemble= %r is not an ensemble name (%s)" % (ensemble, NAME_RULE))
     return ensemble
 
 
@@ -428,8 +432,8 @@ def _options(state: bool, requires: Requires, ensemble: Optional[str], outputs: 
              firing: Optional[str], max_tokens: Optional[int], max_age_ms: Optional[float],
              reorder_ms: float, cost: float, stream: Optional[StreamSpec] = None,
              width_is_period: bool = False) -> _Options:
-    if type(outputs) is not int or outputs < 1:
-        raise ValueError("outputs= must be a positive int, got %r" % (outputs,))
+    if type(outputs) is not int or not 0 < outputs <= MAX_OUTPUTS:
+        raise ValueError("outputs= must be an int from 1 to %d, got %r" % (MAX_OUTPUTS, outputs))
     if firing is not None and firing not in _USER_RULES:
         raise ValueError("firing= must be one of %s, got %r" % (", ".join(_USER_RULES), firing))
     if max_tokens is not None and (type(max_tokens) is not int or max_tokens < 1):

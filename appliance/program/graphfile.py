@@ -20,6 +20,7 @@ from appliance.program.model import (
     DEADLINE,
     FIRING_RULES,
     MAX_COST,
+    MAX_OUTPUTS,
     SQ_KINDS,
     STREAM,
     Arc,
@@ -29,6 +30,7 @@ from appliance.program.model import (
     SQSpec,
     StreamSpec,
 )
+from appliance.program.names import NAME_RULE, is_name
 
 FORMAT = "appliance-graph"
 #: The version written. Version 1 files (``requires`` names only, no ``cost`` and no
@@ -259,7 +261,9 @@ def sq_from_document(item: Any, source: str, index: int = 0) -> SQSpec:
         kind=kind,
         function=function,
         inputs=inputs,
-        outputs=f.get("outputs", (int,), default=1, check=_positive),
+        outputs=f.get("outputs", (int,), default=1,
+                      check=lambda v: None if 0 < v <= MAX_OUTPUTS
+                      else "must be from 1 to %d, got %d" % (MAX_OUTPUTS, v)),
         firing=firing,
         clock=f.get("clock", (str,), default="root",
                     check=lambda v: None if v == "root" else "unknown clock %r (programs run on 'root')" % v),
@@ -270,7 +274,9 @@ def sq_from_document(item: Any, source: str, index: int = 0) -> SQSpec:
         state=f.get("state", (bool,), default=False),
         tick=tick,
         requires=_requires(f),
-        ensemble=f.get("ensemble", (str, type(None)), default=None),
+        ensemble=f.get("ensemble", (str, type(None)), default=None,
+                       check=lambda v: None if v is None or is_name(v) else "%r is not an ensemble name (%s)"
+                       % (v, NAME_RULE)),
         cost=f.get("cost", (int, float), default=1,
                    check=lambda v: None if 0 < v <= MAX_COST else "must be positive, at most %d" % MAX_COST),
         max_tokens=f.get("max_tokens", (int,), check=_positive),

@@ -24,6 +24,9 @@ SQ_KINDS = ("sq", "stream", "builtin")
 #: The largest cost an SQ may say it has: costs add up, and their sums stay numbers.
 MAX_COST = 1_000_000
 
+#: The most output ports an SQ may have: each is a list in every mapping, every firing's routing.
+MAX_OUTPUTS = 1024
+
 #: Store bounds an SQ gets unless it says otherwise.
 DEFAULT_MAX_TOKENS = 128
 DEFAULT_MAX_AGE = 5_000_000

@@ -3,7 +3,6 @@ joins) and system files (the ensembles a simulation or deployment has)."""
 from __future__ import annotations
 
 import os
-import re
 from dataclasses import dataclass, field
 from typing import Any, Dict, List
 
@@ -11,11 +10,11 @@ from appliance.components.drivers import DriverError, check_drivers
 from appliance.components.model import Component, ComponentError, component_from_wire
 from appliance.program.errors import ProgramError
 from appliance.program.jsonfile import load_json
+from appliance.program.names import NAME_RULE, is_name
 
 #: The name of the runtime manager's own ensemble: no other ensemble may take it.
 RUNTIME_MANAGER = "runtime-manager"
 
-_NAME = re.compile(r"^[A-Za-z0-9_][A-Za-z0-9_.\-]{0,63}\Z")
 
 
 class SystemFileError(ProgramError):
@@ -73,9 +72,8 @@ class EnsembleDescription:
         if not isinstance(doc, dict):
             raise SystemFileError("%s: must be an object" % where)
         name = doc.get("name")
-        if not isinstance(name, str) or not _NAME.match(name):
-            raise SystemFileError("%s: field 'name': %r is not a valid ensemble name "
-                               "(letters, digits, '_', '.', '-'; at most 64)" % (where, name))
+        if not is_name(name):
+            raise SystemFileError("%s: field 'name': %r is not a valid ensemble name (%s)" % (where, name, NAME_RULE))
         where = "%s '%s'" % (where, name)
         address = doc.get("address", "")
         if not isinstance(address, str):
@@ -103,11 +101,6 @@ class EnsembleDescription:
             raise SystemFileError("%s: field 'links' must map ensemble names to {\"latency\": µs, \"cost\": c}"
                                   % where)
         return cls(name, address, components, resources, {other: dict(link) for other, link in links.items()})
-
-
-def is_ensemble_name(name: Any) -> bool:
-    """Whether ``name`` can name an ensemble: letters, digits, '_', '.', '-'; at most 64."""
-    return isinstance(name, str) and bool(_NAME.match(name))
 
 
 def _link_ok(link: Any) -> bool:

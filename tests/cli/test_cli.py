@@ -87,7 +87,7 @@ def test_a_graph_file_that_does_not_validate_names_the_sq_and_the_field(capsys, 
     graph_path.write_text(json.dumps(doc))
     capsys.readouterr()
     code, _, err = run_cli(capsys, "simulate", str(graph_path))
-    assert code == 2 and "SQ 'double': field 'outputs': must be positive, got 0" in err
+    assert code == 2 and "SQ 'double': field 'outputs': must be from 1 to 1024, got 0" in err
     assert len(err.strip().splitlines()) == 1
 
 

@@ -160,7 +160,7 @@ def test_a_bad_ensemble_name_is_one_line_not_a_traceback(commands, command):
     command = command[0]
     assert code == 2
     assert stderr == ("appliance %s: error: --name: ensemble name 'left pi' is not valid (letters, digits, '_', "
-                      "'.', '-'; at most 64)\n" % command)
+                      "'.', '-', not starting with '.' or '-'; at most 64)\n" % command)
 
 
 def test_a_waiting_runtime_manager_takes_a_deployment_and_shows_it_in_status(commands):

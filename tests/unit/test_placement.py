@@ -140,6 +140,8 @@ def main():
     ('detect.options(cost=0)', "cost= must be a positive number"),
     ('detect.options(cost=1e308)', "cost= must be a positive number up to 1000000"),
     ('detect.options(ensemble=3)', "ensemble= takes an ensemble name"),
+    ('detect.options(ensemble="")', "ensemble= '' is not an ensemble name (letters, digits"),
+    ('detect.options(ensemble="-pi")', "ensemble= '-pi' is not an ensemble name"),
     ('detect.options(period_ms=5)', "detect is not a stream; only a stream takes period_ms"),
     ('camera.options(phase_ms=10)', "phase_ms must be in [0, period_ms)"),
 ])
@@ -164,7 +166,15 @@ def test_a_placement_block_outside_a_graph_is_an_error():
 
 
 def test_bad_requires_are_refused_when_decorating():
-    from appliance import sq
+    from appliance import sq, stream
+
+    # Was: taken, and the mapper then made a list per port until memory ran out.
+    with pytest.raises(ValueError, match="outputs= must be an int from 1 to 1024, got 1000000000"):
+        sq(outputs=10 ** 9)(lambda: 1)
+    with pytest.raises(ValueError, match="outputs= must be an int from 1 to 1024"):
+        stream(period_ms=10, outputs=1025)(lambda tick: 1)
+    with pytest.raises(ValueError, match="ensemble= 'a b' is not an ensemble name"):
+        sq(ensemble="a b")(lambda: 1)
 
     with pytest.raises(ValueError, match="between takes"):
         sq(requires={"temp": {"between": [5, 1]}})(lambda: 1)
