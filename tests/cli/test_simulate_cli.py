@@ -266,3 +266,26 @@ def test_a_program_whose_file_name_is_not_utf8_is_refused_naming_it(capsys, writ
     code, out, err = run_cli(capsys, "simulate", odd, "--duration", "0.1")
     assert code == 2 and out == "" and "Traceback" not in err
     assert err.startswith("appliance simulate: error: argument PROGRAM: is not UTF-8 text (")
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--latency-ms", "600"], "argument --latency-ms: must be a number of milliseconds from 0 to 500"),
+    (["--latency-ms", "400", "--jitter-ms", "200"], "--latency-ms 400 plus --jitter-ms 200 is more than 500 ms"),
+])
+def test_a_network_slower_than_the_transport_carries_is_refused(capsys, flags, message):
+    """Was: taken up to 60 s; from 850 ms the joins measured the clocks 500 ms off, messages
+    failed, and a run logged nothing and exited 0; from 1 s the ensembles never joined."""
+    code, _, err = run_cli(capsys, "simulate", example_path("diamond.py"), *flags)
+    assert code == 2 and message in err and len(err.strip().splitlines()) == 1
+
+
+def test_a_system_file_link_slower_than_the_transport_carries_is_refused(capsys, tmp_path):
+    """Was: a 1 s link ran, and the tokens still on it at the end were counted nowhere."""
+    system = tmp_path / "slow.json"
+    system.write_text(json.dumps({"ensembles": [{"name": "pi-1"}, {"name": "pi-2"}],
+                                  "links": [{"between": ["pi-2", "pi-1"], "latency_ms": 450}]}))
+    assert run_cli(capsys, "simulate", example_path("diamond.py"), "--system", str(system), "--duration", "0.1")[0] == 0
+    code, _, err = run_cli(capsys, "simulate", example_path("diamond.py"), "--system", str(system), "--jitter-ms", "51")
+    assert code == 2 and err.strip() == (
+        "appliance simulate: error: %s: link pi-1-pi-2: latency_ms 450 plus --jitter-ms 51 is more than the 500 ms "
+        "one way a simulated link carries (a round trip up to the transport's rto_max, 1 s)" % system)
