@@ -200,10 +200,11 @@ class Session:
                     print("left: %s (%s)" % (name, why), flush=True)
                 continue
             name, address, offset, delay = message.payload
-            if name not in self.members and name != self.name:
+            if name != self.name:  # a member's clock comes once per join: a known one joined anew
+                again = " again" if name in self.members else ""
                 self.members[name] = (address, offset, delay)
-                print("joined: %s from %s, clock %+.3f ms off (round trip %.3f ms)"
-                      % (name, address, offset / 1000, delay / 1000), flush=True)
+                print("joined%s: %s from %s, clock %+.3f ms off (round trip %.3f ms)"
+                      % (again, name, address, offset / 1000, delay / 1000), flush=True)
         late = False
         for message in self.client.take(ClientMsg.OUTPUT):
             record = OutputRecord(*message.payload)

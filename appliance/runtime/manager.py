@@ -492,15 +492,18 @@ class RuntimeManagerCore(Core):
         return self._teardown(app)
 
     def _teardown(self, app: App) -> List[Output]:
+        """Tell the app's ensembles to remove it, and wait for their reports; not one
+        that left (no route goes there: each message would be counted lost, ``no_route``)."""
         app.phase = STOPPING
-        app.waiting = {(ensemble, p.value) for ensemble in app.ensembles for p in _PROCESSES}
+        present = [ensemble for ensemble in app.ensembles if ensemble in self.members]
+        app.waiting = {(ensemble, p.value) for ensemble in present for p in _PROCESSES}
         self.local_timers.schedule_in(app.options.teardown_timeout, self._teardown_timed_out, app)
         return [self._app_report(app)] + [
             _to(ensemble,
                 Message(SyncMsg.REMOVE_SQS, app.id, Recipient.INPUT_TOKENS),
                 Message(ExecuteMsg.REMOVE_SQS, app.id, Recipient.EXECUTE),
                 Message(NetMsg.REMOVE_SQS, app.id, Recipient.NETWORK))
-            for ensemble in app.ensembles
+            for ensemble in present
         ]
 
     def _removed(self, payload: Any, now: int) -> List[Output]:

@@ -194,6 +194,7 @@ class NetworkCore(AppCore):
         self._join_attempts = 0
         self._join_wait = JOIN_RETRY
         self._join_refusal = ""  # the last refusal logged: the same one again is not
+        self._advertised_said: Optional[Tuple[str, str]] = None  # (advertised, reached) said, not said again
         self._join_said: Set[bool] = set()  # this join's "no answer" said: for silence (False), refusals (True)
         self._refused_before_join = 0  # answers refused as signed by another key, when this join began
         self._heartbeats = 0  # numbers the current join's heartbeat chain (an older chain stops)
@@ -468,7 +469,8 @@ class NetworkCore(AppCore):
         if name != self.runtime_manager:
             self.routes.pop(self.runtime_manager, None)
             self.runtime_manager = name
-        if advertised != self._join[0]:
+        if advertised != self._join[0] and (advertised, self._join[0]) != self._advertised_said:
+            self._advertised_said = (advertised, self._join[0])
             self.log.warning("%s: the runtime manager %s advertises %s but this ensemble reaches it at %s; "
                              "it keeps sending to %s", self.ensemble, name, advertised, self._join[0], self._join[0])
 

@@ -71,6 +71,21 @@ def test_a_member_killed_outright_is_dropped_after_its_silence_and_its_running_a
     assert rtm.stop()[0] == 0
 
 
+def test_a_member_restarted_before_its_silence_is_said_to_have_joined_again(commands):
+    """Was: nothing said; the manager took the new join of a name it knew at its address."""
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    member = _member(commands, rtm.address())
+    address = member.address()
+    rtm.line_starting("joined: e1 from %s" % address)
+    member.process.kill()  # SIGKILL: no goodbye; its processes die with it (finish waits for their pipes)
+    member.finish()
+    again = commands("ensemble", "--name", "e1", "--rtm", rtm.address(), "--listen", address)
+    assert rtm.line_starting("joined again: ").startswith("joined again: e1 from %s, clock " % address)
+    assert not any(line.startswith("left: ") for line in rtm.lines)
+    for command in (again, rtm):
+        assert command.stop()[0] == 0
+
+
 def test_a_restarted_manager_runs_its_first_app_on_ensembles_that_ran_the_last_ones_first(commands):
     import socket
 
