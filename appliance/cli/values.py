@@ -18,10 +18,6 @@ from appliance.cli.errors import UsageError
 MAX_SECONDS = 1e8
 #: Longest delay a time option takes (a minute).
 MAX_DELAY_MS = 60_000.0
-#: Longest one-way delay (latency plus jitter) of a simulated link: a round trip up to the
-#: transport's rto_max (1 s). Beyond it every message is sent again before its acknowledgement
-#: can come back, and from about 1.7 s round trips messages fail and joins never complete.
-MAX_NETWORK_DELAY_MS = 500.0
 
 
 def bounded(low: float, high: float, range_text: str) -> Callable[[str], float]:
@@ -42,8 +38,6 @@ def bounded(low: float, high: float, range_text: str) -> Callable[[str], float]:
 
 seconds = bounded(1e-6, MAX_SECONDS, "a number of seconds from 0.000001 (1 µs) to %d" % MAX_SECONDS)
 delay_ms = bounded(0.0, MAX_DELAY_MS, "a number of milliseconds from 0 to %d" % MAX_DELAY_MS)
-network_delay_ms = bounded(0.0, MAX_NETWORK_DELAY_MS, "a number of milliseconds from 0 to %d (a round trip up to the "
-                           "transport's rto_max, 1 s)" % MAX_NETWORK_DELAY_MS)
 probability = bounded(0.0, 1.0, "a probability from 0 to 1")
 
 

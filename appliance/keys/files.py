@@ -40,7 +40,7 @@ def generate_keys(directory: str) -> Dict[str, str]:
     """
     paths = {name: os.path.join(directory, name) for name in (CLUSTER_KEY_FILE, MANAGER_KEY_FILE, MANAGER_PUBLIC_FILE)}
     if not os.path.isdir(directory):
-        raise KeyFileError("%s: %s" % (directory, "not a directory" if os.path.lexists(directory)
+        raise KeyFileError("%s: %s" % (directory, "not a directory" if os.path.exists(directory)
                                        else "no such directory"))
     existing = [path for path in paths.values() if os.path.lexists(path)]
     if existing:

@@ -85,6 +85,31 @@ def transport_for(ensembles: int) -> TransportConfig:
     return replace(default, max_peers=max(default.max_peers, ensembles + 1 + SPARE_PEERS))
 
 
+#: The longest one-way delay (latency plus jitter, µs) of a simulated link: a round trip up to
+#: the transport's rto_max. Beyond it every message is sent again before its acknowledgement can
+#: come back, and from round trips of about 1.7 s messages fail and joins never complete.
+MAX_ONE_WAY_DELAY = TransportConfig().rto_max // 2
+_WHY_DELAY = "a round trip up to the transport's rto_max, %g s" % (TransportConfig().rto_max / 1e6)
+
+
+def check_network_delays(ensembles: List[EnsembleDescription], impairment: Impairment) -> None:
+    """Refuse, before anything runs, a simulated network slower than the transport carries:
+    ``impairment``'s latency plus jitter, or a link of ``ensembles`` (either way) plus jitter."""
+    if impairment.latency + impairment.jitter > MAX_ONE_WAY_DELAY:
+        raise SimulationError("latency %g ms plus jitter %g ms is more than %g ms one way (%s)"
+                              % (impairment.latency / 1000, impairment.jitter / 1000, MAX_ONE_WAY_DELAY / 1000,
+                                 _WHY_DELAY))
+    names = {description.name for description in ensembles}
+    for description in ensembles:
+        for other, link in sorted(description.links.items()):
+            latency = link.get("latency", 0)
+            if other in names and latency + impairment.jitter > MAX_ONE_WAY_DELAY:
+                raise SimulationError("link %s-%s: latency %g ms plus jitter %g ms is more than the %g ms one way a "
+                                      "simulated link carries (%s)"
+                                      % (min(description.name, other), max(description.name, other), latency / 1000,
+                                         impairment.jitter / 1000, MAX_ONE_WAY_DELAY / 1000, _WHY_DELAY))
+
+
 def simulated_mapping(graph: Graph, ensembles: List[EnsembleDescription], strategy: str,
                       seed: int) -> Dict[str, str]:
     """Where a simulation of ``graph`` on ``ensembles`` places each SQ (what the simulated
@@ -178,6 +203,7 @@ def simulate(graph: Graph, ensembles: List[EnsembleDescription], options: RunOpt
     """
     if options.duration is None:
         raise SimulationError("a simulation needs a duration")
+    check_network_delays(ensembles, impairment)
     simulated_mapping(graph, ensembles, options.strategy, options.seed)
     world = SimWorld(seed=options.seed, impairment=impairment, transport=transport_for(len(ensembles)),
                      sysfs_root=sysfs_root)
