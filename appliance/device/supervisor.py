@@ -170,13 +170,14 @@ class EnsembleTree:
         if self.pulse is not None:  # a teardown that hangs is this shutdown's to end
             self.pulse.close()
         ends = started + ASK_SECONDS  # a queue that cannot take an END in time: its process is stuck
-        for recipient, child in self.children.items():
-            if child.is_alive():
-                try:
-                    self.queues[recipient].put(encode_messages([Message(_END[recipient], None, recipient)]),
-                                               control=True, timeout=max(0.001, ends - time.monotonic()))
-                except QueueError as exc:
-                    log.warning("%s: could not ask %s to stop: %s", self.settings.name, child.name, exc)
+        # The runtime manager first: what it tells its members as it stops goes out through the
+        # network process, which must not have had its END before those messages.
+        first = [r for r in self.children if r is Recipient.RUNTIME_MANAGER]
+        for group in (first, [r for r in self.children if r not in first]):
+            for recipient in group:
+                self._ask_to_stop(recipient, ends)
+            if group is first:
+                _join_all([self.children[r] for r in group], ends)
         _join_all(self.children.values(), started + FINISH_SECONDS)
         forced = [child for child in self.children.values() if child.is_alive()]
         for child in forced:
@@ -189,6 +190,16 @@ class EnsembleTree:
         self.queues.clear()
         self.socket.close()
         return [child.name for child in forced]
+
+
+    def _ask_to_stop(self, recipient: Recipient, ends: float) -> None:
+        child = self.children[recipient]
+        if child.is_alive():
+            try:
+                self.queues[recipient].put(encode_messages([Message(_END[recipient], None, recipient)]),
+                                           control=True, timeout=max(0.001, ends - time.monotonic()))
+            except QueueError as exc:
+                log.warning("%s: could not ask %s to stop: %s", self.settings.name, child.name, exc)
 
 
 class Signals:

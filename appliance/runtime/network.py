@@ -422,7 +422,7 @@ class NetworkCore(AppCore):
             return []
         if self.joined is True:  # the manager that accepted this join numbered the apps removed here
             self._forget_at_join = same_manager is not True  # and goes on: a late deploy of one stays refused
-        return self._lose_manager("it does not count this ensemble a member: %s" % (reason,))
+        return self._lose_manager(str(reason))
 
     def _lose_manager(self, why: str) -> List[Output]:
         """The runtime manager restarted, stopped answering or forgot this ensemble: the

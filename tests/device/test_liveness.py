@@ -45,6 +45,21 @@ def test_ensembles_join_a_restarted_runtime_manager_again(commands, tmp_path, si
         assert command.stop()[0] == 0
 
 
+def test_a_manager_that_stops_tells_its_members_which_drop_the_app_at_once(commands):
+    """Was: told nothing; they ran the app on until their transport gave up on the manager
+    (12 to 26 s), and then said it stopped answering."""
+    rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
+    member = _member(commands, rtm.address())
+    rtm.line_starting("joined: e1 from ")
+    code, stdout, stderr = commands("deploy", example_path("diamond.py"), "--rtm", rtm.address()).finish()
+    assert code == 0 and "on e1" in stdout, stdout + stderr
+    assert rtm.stop()[0] == 0
+    line = member.stderr_line_containing("lost the runtime manager")
+    assert line.endswith("lost the runtime manager at %s (it stopped); joining again" % rtm.address()), line
+    assert "app main-1 is removed here" in member.stderr_line_containing("is removed here")
+    assert member.stop()[0] == 0
+
+
 def test_an_ensemble_that_stops_leaves_and_its_name_can_join_from_elsewhere(commands):
     rtm = commands("rtm", "--wait", "--listen", "127.0.0.1:0")
     before = _member(commands, rtm.address())

@@ -69,6 +69,27 @@ def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_with
     assert [ensemble for ensemble, _ in _client(out, NetMsg.FORWARD)] == []
 
 
+def test_a_stopping_manager_tells_each_member_to_join_again_for_its_current_join():
+    m = _manager()
+    m.join("e1")
+    m.join("e2")
+    out = m.core.handle(Message(RuntimeMsg.END, None, Recipient.RUNTIME_MANAGER), 0)
+    sent = sorted((ensemble, [(x.msg_type, x.payload) for x in messages]) for ensemble, messages in
+                  _client(out, NetMsg.FORWARD))
+    # (the joins here carry no nonce: "")
+    assert sent == [(name, [(NetMsg.REJOIN, (name, "", "it stopped", False))]) for name in ("e1", "e2")]
+
+
+def test_a_member_told_its_manager_stopped_removes_the_app_and_joins_again_at_once(caplog):
+    e = Member()
+    e.answer_join()
+    _with_app(e)
+    caplog.set_level(logging.WARNING)
+    out = e.core.deliver([_rejoin_because("e1", e.core.join_nonce, "it stopped")], RTM, 0)
+    assert e.core.app is None and _sent(out, RuntimeMsg.JOIN)
+    assert "lost the runtime manager at %s (it stopped); joining again" % RTM in caplog.text
+
+
 def test_a_leave_or_heartbeat_for_another_address_changes_nothing():
     m = _manager()
     m.join("e1")
@@ -225,6 +246,10 @@ def test_a_manager_advertising_another_address_is_said_once_not_at_every_answer_
     e.answer_join(advertised="sim:advertised")
     assert e.core.joined is True
     assert caplog.text.count("advertises sim:advertised but this ensemble reaches it at %s" % RTM) == 1
+
+
+def _rejoin_because(name, nonce, why, known=False):
+    return Message(NetMsg.REJOIN, (name, nonce, why, known), Recipient.NETWORK)
 
 
 def _rejoin(name, nonce, known=False):
