@@ -162,7 +162,9 @@ def _progress_bar(done: int, total: int) -> None:
 
 def print_summary(result: SimulationResult, graph: Graph, ensembles: List[EnsembleDescription],
                   args: argparse.Namespace) -> None:
-    own = len({frozenset((e.name, other)) for e in ensembles for other, link in e.links.items() if "latency" in link})
+    names = {e.name for e in ensembles}  # a link to a name the file does not have is no link of the simulation
+    own = len({frozenset((e.name, other)) for e in ensembles for other, link in e.links.items()
+               if "latency" in link and other in names})
     latency = "latency %g ms%s" % (args.latency_ms, " (%d link%s of the system file: its own)"
                                    % (own, "" if own == 1 else "s") if own else "")
     print("simulated %s on %d ensemble(s) for %g s (seed %d, %s, jitter %g ms, loss %g)"

@@ -47,8 +47,9 @@ def test_a_bad_number_or_path_is_one_line_naming_it_and_exit_2(capsys, write_pro
 
 def test_the_summary_says_which_links_have_their_own_latency(capsys, write_program, tmp_path):
     system = tmp_path / "s.json"
-    system.write_text(json.dumps({"ensembles": [{"name": "a"}, {"name": "b"}, {"name": "c"}],
-                                  "links": [{"between": ["a", "b"], "latency_ms": 4}, {"between": ["b", "c"]}]}))
+    # (c's own entry names a link to an ensemble the file does not have: the simulation has no such link)
+    system.write_text(json.dumps({"ensembles": [{"name": "a"}, {"name": "b"}, {"name": "c", "links": {"zz": {
+        "latency": 9000}}}], "links": [{"between": ["a", "b"], "latency_ms": 4}, {"between": ["b", "c"]}]}))
     code, out, _ = run_cli(capsys, "simulate", write_program(GOOD), "--system", str(system), "--duration", "0.1")
     assert code == 0
     assert out.splitlines()[0].endswith("(seed 0, latency 1 ms (1 link of the system file: its own), jitter 0 ms, "
