@@ -172,12 +172,13 @@ class EnsembleTree:
         ends = started + ASK_SECONDS  # a queue that cannot take an END in time: its process is stuck
         # The runtime manager first: what it tells its members as it stops goes out through the
         # network process, which must not have had its END before those messages.
-        first = [r for r in self.children if r is Recipient.RUNTIME_MANAGER]
-        for group in (first, [r for r in self.children if r not in first]):
-            for recipient in group:
+        manager = self.children.get(Recipient.RUNTIME_MANAGER)
+        if manager is not None:
+            self._ask_to_stop(Recipient.RUNTIME_MANAGER, ends)
+            _join_all([manager], ends)
+        for recipient in self.children:
+            if recipient is not Recipient.RUNTIME_MANAGER:
                 self._ask_to_stop(recipient, ends)
-            if group is first:
-                _join_all([self.children[r] for r in group], ends)
         _join_all(self.children.values(), started + FINISH_SECONDS)
         forced = [child for child in self.children.values() if child.is_alive()]
         for child in forced:
@@ -190,7 +191,6 @@ class EnsembleTree:
         self.queues.clear()
         self.socket.close()
         return [child.name for child in forced]
-
 
     def _ask_to_stop(self, recipient: Recipient, ends: float) -> None:
         child = self.children[recipient]

@@ -4,12 +4,13 @@ The runtime manager ships the program file's source inside the (reliable,
 authenticated when a cluster key is set) deploy message, and each ensemble
 compiles it into a fresh module. This is the one place where code arrives
 over the network and runs: by design, as in TickTalk, and only from the
-runtime manager, and only over a network its shell vouches for: the network
-manager refuses the code-carrying deploy message unless the transport
-authenticates every datagram (a cluster key) or nothing outside the process
-can reach it (the simulator); a UDP source address, which anyone can forge,
-never suffices. Data never goes this way: tokens are decoded by the safe
-codec.
+runtime manager's address, and only when the network core admits it
+(``NetworkCore.deliver``, ``NetworkManager.admits_code``): signed by the
+runtime manager's key, or carried by a transport that authenticates every
+datagram (a cluster key), or on the simulator's closed network, or from this
+host's loopback (which the kernel drops on other interfaces). A source address
+from anywhere else never suffices (docs/decisions.md). Data never goes this
+way: tokens are decoded by the safe codec.
 """
 from __future__ import annotations
 

@@ -16,7 +16,6 @@ from appliance.program.names import NAME_RULE, is_name
 RUNTIME_MANAGER = "runtime-manager"
 
 
-
 class SystemFileError(ProgramError):
     """A system file or ensemble description that does not validate."""
 
