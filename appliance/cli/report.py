@@ -15,6 +15,13 @@ def causes(table: Dict[str, int]) -> str:
     return ", ".join("%s %d" % kv for kv in sorted(table.items())) or "none"
 
 
+def ran_for(s: Dict[str, Any], duration: int) -> str:
+    """``1 s``, or ``0.43 s of 1 s`` for a run that stopped before its window ended (an
+    ensemble lost, a teardown asked for): the summary's first line says how long it ran."""
+    ran = "%g s" % round(s["ran_for"] / 1e6, 3)
+    return ran if s["ran_for"] >= duration else "%s of %g s" % (ran, duration / 1e6)
+
+
 def print_summary(s: Dict[str, Any], out: Optional[str], transport: Dict[str, int], network: List[Row]) -> None:
     """The summary's lines (``network`` rows go before the transport's), then the SQ table."""
     rows = [

@@ -143,7 +143,7 @@ def _run_program(settings: DeviceSettings, running: Running, client: ControlClie
     if s["ran"]:
         # The ensembles that joined, as simulate counts those of the system: not the
         # manager's own, and not only those the mapping gave SQs.
-        print("ran %s on %d ensemble(s) for %g s" % (graph.name, ran_on, options.duration / 1e6))
+        print("ran %s on %d ensemble(s) for %s" % (graph.name, ran_on, report.ran_for(s, options.duration)))
         report.print_summary(s, out, transport_totals(status for process, status in statuses.items()
                                                       if process.endswith("network")), [])
     report.print_errors(s, debug, command)

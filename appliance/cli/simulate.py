@@ -167,8 +167,9 @@ def print_summary(result: SimulationResult, graph: Graph, ensembles: List[Ensemb
                if "latency" in link and other in names})
     latency = "latency %g ms%s" % (args.latency_ms, " (%d link%s of the system file: its own)"
                                    % (own, "" if own == 1 else "s") if own else "")
-    print("simulated %s on %d ensemble(s) for %g s (seed %d, %s, jitter %g ms, loss %g)"
-          % (graph.name, len(ensembles), args.duration, args.seed, latency, args.jitter_ms, args.loss))
+    print("simulated %s on %d ensemble(s) for %s (seed %d, %s, jitter %g ms, loss %g)"
+          % (graph.name, len(ensembles), report.ran_for(result.summary, int(round(args.duration * 1e6))),
+             args.seed, latency, args.jitter_ms, args.loss))
     link = result.link
     network = ("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
                % (link["sent"], link["lost"], link["duplicated"], link["corrupted"]))

@@ -63,7 +63,7 @@ def _serve(core: Core, queues: Dict[Recipient, ShmQueue]) -> None:
         if core.next_deadline() <= now:
             out.extend(core.on_timer(now))
         if core.next_local_deadline(local) <= local:
-            out.extend(core.on_local_timer(local))
+            out.extend(core.on_local_timer(now, local))
         outboxes.send(out)
     for queue in queues.values():
         queue.close()

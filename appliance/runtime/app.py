@@ -111,6 +111,8 @@ class App:
     sq_error_count: int = 0
     outputs: int = 0
     t0: Optional[int] = None
+    #: The root tick its teardown began: the end of its window, or earlier if it failed or was stopped.
+    stopped: Optional[int] = None
 
     @property
     def ensembles(self) -> List[str]:
@@ -119,6 +121,16 @@ class App:
         for spec in self.graph.sqs if self.graph else ():
             seen.setdefault(self.mapping[spec.name], None)
         return list(seen)
+
+    @property
+    def ran_for(self) -> int:
+        """How long its sources sampled, in µs: its duration, unless it stopped before."""
+        if self.t0 is None:
+            return 0
+        end = self.stopped if self.stopped is not None else self.t0
+        if self.options.duration is not None:
+            end = min(end, self.t0 + self.options.duration)
+        return max(0, end - self.t0)
 
     @property
     def done(self) -> bool:
@@ -153,6 +165,7 @@ class App:
             "error": self.error,
             "warnings": list(self.warnings),
             "ran": self.t0 is not None,
+            "ran_for": self.ran_for,
             "ensembles": self.ensembles,
             # Those whose teardown reports never came (they left during the run): their counts are missing.
             "unreported": sorted(set(self.ensembles) - {ensemble for ensemble, _, _ in self.reports}),

@@ -68,8 +68,8 @@ class Core:
         """The earliest tick of the local clock a local timer is due (``IDLE`` when none is)."""
         return self.local_timers.next_due(local)
 
-    def on_local_timer(self, local: int) -> List[Output]:
-        return self.local_timers.run_due(local)
+    def on_local_timer(self, now: int, local: int) -> List[Output]:
+        return self.local_timers.run_due(local, now)
 
     @property
     def process(self) -> str:

@@ -153,7 +153,7 @@ class RuntimeManagerCore(Core):
                 # A new join, not this one asked again: it restarted, or lost this runtime
                 # manager, and its part of an app is gone.
                 out.extend(self._ensembles_lost([name], "ensemble %s joined again (it restarted, or lost the "
-                                                "runtime manager)" % name, running_app_fails=True))
+                                                "runtime manager)" % name, now, running_app_fails=True))
             self._nonces[name] = nonce
             self._accepted[nonce] = None
             while len(self._accepted) > 2 * self.max_members:
@@ -203,19 +203,19 @@ class RuntimeManagerCore(Core):
         if member is None or member.address != address or name not in self._nonces or nonce != self._nonces[name]:
             self.counters.incr("refused.leave")
             return []
-        return self._member_lost(name, "it stopped")
+        return self._member_lost(name, "it stopped", now)
 
-    def _look_for_silent_members(self, _key: Any, local: int) -> List[Output]:
+    def _look_for_silent_members(self, _key: Any, now: int) -> List[Output]:
         self.local_timers.schedule_in(HEARTBEAT_INTERVAL, self._look_for_silent_members)
         out: List[Output] = []
         for name in list(self._silent):
             self._silent[name] += 1
             if self._silent[name] >= SILENT_LOOKS:
                 out.extend(self._member_lost(name, "no heartbeat for %d s" % (
-                    (SILENT_LOOKS - 1) * HEARTBEAT_INTERVAL // 1_000_000)))
+                    (SILENT_LOOKS - 1) * HEARTBEAT_INTERVAL // 1_000_000), now))
         return out
 
-    def _member_lost(self, name: str, why: str) -> List[Output]:
+    def _member_lost(self, name: str, why: str, now: int) -> List[Output]:
         """A member is gone: its name is free, its route dropped, and an app it had a
         part in fails (its part's outputs will never come)."""
         self.members.pop(name, None)
@@ -226,7 +226,7 @@ class RuntimeManagerCore(Core):
         self.log.warning("ensemble %s left: %s", name, why)
         return [Message(ClientMsg.MEMBER_LEFT, (name, why), Recipient.CLIENT),
                 Message(NetMsg.REMOVE_ROUTES, [name], Recipient.NETWORK)] + self._ensembles_lost(
-            [name], "ensemble %s left: %s" % (name, why), running_app_fails=True)
+            [name], "ensemble %s left: %s" % (name, why), now, running_app_fails=True)
 
     def _clock_probe(self, payload: Any, now: int) -> List[Output]:
         name, t1 = payload
@@ -400,7 +400,7 @@ class RuntimeManagerCore(Core):
         if app.waiting:
             return []
         if app.deploy_errors:
-            return self._fail(app, "deployment failed: " + "; ".join(app.deploy_errors))
+            return self._fail(app, "deployment failed: " + "; ".join(app.deploy_errors), now)
         return self._start(app, now)
 
     def _start(self, app: App, now: int) -> List[Output]:
@@ -424,7 +424,7 @@ class RuntimeManagerCore(Core):
         if app.phase != DEPLOYING:
             return []
         missing = sorted({ensemble for ensemble, _ in app.waiting})
-        return self._fail(app, "deployment timed out waiting for %s" % ", ".join(missing))
+        return self._fail(app, "deployment timed out waiting for %s" % ", ".join(missing), now)
 
     # -- running ----------------------------------------------------------------------
 
@@ -457,10 +457,10 @@ class RuntimeManagerCore(Core):
         lost = sorted(set(names) & set(app.ensembles)) if app is not None else []
         if not lost:
             return []
-        return self._ensembles_lost(lost, "could not deliver to %s: %s" % (", ".join(lost), reason),
+        return self._ensembles_lost(lost, "could not deliver to %s: %s" % (", ".join(lost), reason), now,
                                     running_app_fails=False)
 
-    def _ensembles_lost(self, names: List[str], note: str, running_app_fails: bool) -> List[Output]:
+    def _ensembles_lost(self, names: List[str], note: str, now: int, running_app_fails: bool) -> List[Output]:
         """Ensembles of the newest app that will not answer: a deployment fails at once, a
         teardown stops waiting for them, and a running app fails if ``running_app_fails``."""
         app = self.app
@@ -475,7 +475,7 @@ class RuntimeManagerCore(Core):
             app.error = "%s; %s" % (app.error, note) if app.error else note
             out: List[Output] = []
         elif app.phase == DEPLOYING or running_app_fails:
-            out = self._fail(app, note)
+            out = self._fail(app, note, now)
         else:
             return []
         app.waiting = {(e, p) for e, p in app.waiting if e not in lost}
@@ -489,20 +489,21 @@ class RuntimeManagerCore(Core):
         app = self.app if app_id is None else self._find(app_id)
         if app is None or app.done or app.phase == STOPPING:
             return []
-        return self._teardown(app)
+        return self._teardown(app, now)
 
     def _end_of_run(self, app: App, now: int) -> List[Output]:
-        return self._teardown(app) if app.phase == RUNNING else []
+        return self._teardown(app, now) if app.phase == RUNNING else []
 
-    def _fail(self, app: App, error: str) -> List[Output]:
+    def _fail(self, app: App, error: str, now: int) -> List[Output]:
         app.error = error
         self.log.warning("%s: %s", app.id, error)
-        return self._teardown(app)
+        return self._teardown(app, now)
 
-    def _teardown(self, app: App) -> List[Output]:
+    def _teardown(self, app: App, now: int) -> List[Output]:
         """Tell the app's ensembles to remove it, and wait for their reports; not one
         that left (no route goes there: each message would be counted lost, ``no_route``)."""
         app.phase = STOPPING
+        app.stopped = now
         present = [ensemble for ensemble in app.ensembles if ensemble in self.members]
         app.waiting = {(ensemble, p.value) for ensemble in present for p in _PROCESSES}
         self.local_timers.schedule_in(app.options.teardown_timeout, self._teardown_timed_out, app)

@@ -349,7 +349,7 @@ class NetworkCore(AppCore):
         join = Message(RuntimeMsg.JOIN, description, Recipient.RUNTIME_MANAGER)
         return [Transmission(rtm_address, [join], True, target=self.runtime_manager)]
 
-    def _join_unanswered(self, attempt: int, local: int) -> List[Output]:
+    def _join_unanswered(self, attempt: int, now: int) -> List[Output]:
         """No answer yet (the runtime manager is not up, or away), or a refusal, which
         need not last (a name taken by a member that has since gone): ask again, waiting
         longer each time. Said once, not once per try."""
@@ -401,12 +401,12 @@ class NetworkCore(AppCore):
                            self.ensemble, reason, JOIN_RETRY_MAX // 1_000_000)
         return out
 
-    def _settled(self, chain: int, local: int) -> List[Output]:
+    def _settled(self, chain: int, now: int) -> List[Output]:
         if chain == self._heartbeats:  # still the join it was scheduled at
             self._just_joined = False
         return []
 
-    def _beat(self, chain: int, local: int) -> List[Output]:
+    def _beat(self, chain: int, now: int) -> List[Output]:
         """Tell the runtime manager this ensemble is alive: it drops a silent member."""
         if chain != self._heartbeats or self.joined is not True:
             return []

@@ -141,7 +141,7 @@ class NetworkManager:
             self.endpoint.handle_timer(local)
             out = self._take_events(now, local)
         if self.core.next_local_deadline(local) <= local:
-            out.extend(self._route(self.core.on_local_timer(local), now, local))
+            out.extend(self._route(self.core.on_local_timer(now, local), now, local))
         return out
 
     def refuse(self, message: Message) -> None:

@@ -29,13 +29,15 @@ class Timers:
     def next_due(self) -> Optional[int]:
         return None if self.due == IDLE else self.due
 
-    def run_due(self, now: int) -> list:
-        """Run every callback due at or before ``now``; return what they produce, in order."""
+    def run_due(self, now: int, told: Optional[int] = None) -> list:
+        """Run every callback due at or before ``now``, telling each ``told`` (``now`` when
+        None); return what they produce, in order."""
         out: list = []
         heap = self._heap
+        said = now if told is None else told
         while heap and heap[0][0] <= now:
             _, _, callback, key = heapq.heappop(heap)
-            out.extend(callback(key, now))
+            out.extend(callback(key, said))
         self.due = heap[0][0] if heap else IDLE
         return out
 
@@ -67,10 +69,12 @@ class LocalTimers:
             self._settle(local)
         return self._timers.due
 
-    def run_due(self, local: int) -> list:
+    def run_due(self, local: int, now: int) -> list:
+        """Run what is due by the local clock; callbacks are told the root clock's ``now``,
+        as handlers are (a member lost at a local timeout ends a run at a root tick)."""
         if self._pending:
             self._settle(local)
-        return self._timers.run_due(local)
+        return self._timers.run_due(local, now)
 
     def _settle(self, local: int) -> None:
         for delay, callback, key in self._pending:

@@ -290,7 +290,7 @@ class SimEnsemble:
                 if core.next_deadline() <= now:
                     queue.extend(core.on_timer(now))
                 if core.next_local_deadline(local) <= local:
-                    queue.extend(core.on_local_timer(local))
+                    queue.extend(core.on_local_timer(now, local))
             while queue:
                 message = queue.popleft()
                 recipient = message.recipient

@@ -3,7 +3,7 @@ silence, a manager that restarted, and joining again. Cores driven with fake clo
 import logging
 
 from appliance.ipc import ClientMsg, ExecuteMsg, Message, NetMsg, Recipient, RuntimeMsg, SyncMsg, Transmission
-from appliance.runtime.app import FAILED, FINISHED, RUNNING
+from appliance.runtime.app import FAILED, FINISHED, RUNNING, STOPPING
 from appliance.runtime.manager import SILENT_LOOKS
 from appliance.runtime.network import EARLIER_GIVE_UPS, HEARTBEAT_INTERVAL, JOIN_RETRY, NetworkCore
 from appliance.runtime.sync import InputTokenCore
@@ -22,7 +22,7 @@ def _look(m, times=1):
     out = []
     for _ in range(times):
         m.local += HEARTBEAT_INTERVAL
-        out.extend(m.core.on_local_timer(m.local))
+        out.extend(m.core.on_local_timer(m.now, m.local))
         m.core.next_local_deadline(m.local)  # as a shell does after every call
     return out
 
@@ -67,6 +67,41 @@ def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_with
     assert report["error"] == "ensemble e1 left: it stopped"
     # nor sends it the teardown: it has no route there, and each message would be counted lost (no_route)
     assert [ensemble for ensemble, _ in _client(out, NetMsg.FORWARD)] == []
+
+
+def test_a_run_cut_short_says_how_long_its_sources_sampled_not_the_duration_asked_for(build):
+    """Was: the summary's first line gave the requested duration, whatever ended the run."""
+    m = _manager()
+    m.join("e1")
+    _deploy(m, build(SOURCE), strategy="trivial", duration=30_000_000)
+    app = m.core.app
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+    assert app.phase == RUNNING
+    m.now = app.t0 + 4_000_000  # e1 beats no more; it is found silent by the local clock
+    out = _look(m, SILENT_LOOKS)
+    [report] = [r for r in _client(out, ClientMsg.APP) if r["phase"] == FAILED]
+    assert report["summary"]["ran"] and report["summary"]["ran_for"] == 4_000_000
+
+
+def test_a_run_ran_for_its_window_until_its_teardown_and_not_at_all_if_torn_down_before_its_start(build):
+    m, app = _running_on_e1(build(SOURCE))  # no duration: until torn down
+    m.now = app.t0 + 2_500_000
+    m.send(RuntimeMsg.TEARDOWN, None)
+    assert app.ran_for == 2_500_000
+    for now, ran_for in ((None, 1_000_000), (0, 0)):  # the end of its window, drained; before its first sample
+        m = _manager()
+        m.join("e1")
+        _deploy(m, build(SOURCE), strategy="trivial", duration=1_000_000)
+        app = m.core.app
+        for process in (1, 2, 3):
+            m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+        if now is None:
+            m.now = app.t0 + 1_000_000 + app.options.drain
+            m.core.on_timer(m.now)
+        else:
+            m.send(RuntimeMsg.TEARDOWN, None)
+        assert app.phase == STOPPING and app.ran_for == ran_for
 
 
 def test_a_stopping_manager_tells_each_member_to_join_again_for_its_current_join():
@@ -184,7 +219,7 @@ class Member:
 
     def wait(self, delay):
         self.local += delay
-        out = self.core.on_local_timer(self.local)
+        out = self.core.on_local_timer(0, self.local)
         self.core.next_local_deadline(self.local)
         return out
 
