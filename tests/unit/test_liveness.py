@@ -34,6 +34,16 @@ def _manager():
     return m
 
 
+def _running(graph, duration):
+    """A manager (with a local clock) running ``graph`` on e1 for ``duration`` µs."""
+    m = _manager()
+    m.join("e1")
+    _deploy(m, graph, strategy="trivial", duration=duration)
+    for process in (1, 2, 3):
+        m.send(RuntimeMsg.SQS_READY, (m.core.app.id, "e1", process, []))
+    return m, m.core.app
+
+
 def test_a_member_that_keeps_beating_stays_and_a_silent_one_is_dropped_and_its_name_freed():
     m = _manager()
     m.join("e1")
@@ -71,12 +81,7 @@ def test_leaving_tells_the_client_drops_the_route_and_fails_the_running_app_with
 
 def test_a_run_cut_short_says_how_long_its_sources_sampled_not_the_duration_asked_for(build):
     """Was: the summary's first line gave the requested duration, whatever ended the run."""
-    m = _manager()
-    m.join("e1")
-    _deploy(m, build(SOURCE), strategy="trivial", duration=30_000_000)
-    app = m.core.app
-    for process in (1, 2, 3):
-        m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+    m, app = _running(build(SOURCE), 30_000_000)
     assert app.phase == RUNNING
     m.now = app.t0 + 4_000_000  # e1 beats no more; it is found silent by the local clock
     out = _look(m, SILENT_LOOKS)
@@ -90,12 +95,7 @@ def test_a_run_ran_for_its_window_until_its_teardown_and_not_at_all_if_torn_down
     m.send(RuntimeMsg.TEARDOWN, None)
     assert app.ran_for == 2_500_000
     for now, ran_for in ((None, 1_000_000), (0, 0)):  # the end of its window, drained; before its first sample
-        m = _manager()
-        m.join("e1")
-        _deploy(m, build(SOURCE), strategy="trivial", duration=1_000_000)
-        app = m.core.app
-        for process in (1, 2, 3):
-            m.send(RuntimeMsg.SQS_READY, (app.id, "e1", process, []))
+        m, app = _running(build(SOURCE), 1_000_000)
         if now is None:
             m.now = app.t0 + 1_000_000 + app.options.drain
             m.core.on_timer(m.now)
