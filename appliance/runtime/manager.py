@@ -340,11 +340,14 @@ class RuntimeManagerCore(Core):
         for ensemble in app.ensembles:
             clock = self.clocks.get(ensemble)
             if clock is not None and abs(clock[0]) > bound:
+                # Measured, not known: the true offset lies within half the round trip of it
+                # (NTP's bound), which on one host is all a measured offset can be.
                 warnings.append("ensemble %s's clock is %+.3f ms off the runtime manager's, more than %.3f ms (%s): "
-                                "its samples will not line up with the others'" % (
+                                "its samples will not line up with the others' (measured ±%.3f ms: half its round "
+                                "trip)" % (
                                     ensemble, clock[0] / 1000, bound / 1000,
                                     "max_clock_offset" if app.options.max_clock_offset is not None
-                                    else "a quarter of the smallest stream period"))
+                                    else "a quarter of the smallest stream period", clock[1] / 2000))
         return warnings
 
     def hosts(self) -> List[EnsembleDescription]:

@@ -2,6 +2,7 @@
 errors, the graph file, the demo."""
 import json
 import os
+import re
 import shlex
 import subprocess
 import sys
@@ -253,6 +254,9 @@ def test_the_clock_offset_that_warns_at_deploy_is_a_flag(capsys):
     _, _, tight = run_cli(capsys, *argv, "--max-clock-offset-ms", "0.1")
     _, _, loose = run_cli(capsys, *argv, "--max-clock-offset-ms", "100")
     assert "more than 1.250 ms (a quarter of the smallest stream period)" in default
+    # What a measurement can say: the uncertainty, half a round trip of 1 ms links at least.
+    assert all(float(half) >= 1.0 for half in re.findall(r"\(measured ±([0-9.]+) ms: half its round trip\)",
+                                                          default)) and "measured ±" in default
     assert tight.count("more than 0.100 ms (max_clock_offset)") > default.count("warning")
     assert "warning" not in loose
     code, _, err = run_cli(capsys, *argv, "--max-clock-offset-ms", "-1")
