@@ -18,6 +18,7 @@ from appliance.ipc import ExecuteMsg, Message, NetMsg, Recipient, SyncMsg
 from appliance.program import graphfile
 from appliance.program.model import ProgramSource, SQSpec
 from appliance.program.token import Tag, Token
+from appliance.runtime.app import RunOptions
 from appliance.runtime.code import program_to_wire
 from appliance.runtime.execute import ExecuteCore
 from appliance.runtime.network import NetworkCore
@@ -33,7 +34,8 @@ def seconds_per_execution(executions: int) -> float:
     sync, execute, network = InputTokenCore("e"), ExecuteCore("e"), NetworkCore("e", "bench:e")
     sync.handle(Message(SyncMsg.INSTANTIATE_SQS, ("app", [{"sq": doc, "fed": [0]}]), Recipient.INPUT_TOKENS), 0)
     execute.handle(Message(ExecuteMsg.INSTANTIATE_SQS,
-                           ("app", program_to_wire(ProgramSource("bench", "bench.py", PROGRAM)), [doc]),
+                           ("app", program_to_wire(ProgramSource("bench", "bench.py", PROGRAM)), [doc],
+                            RunOptions().sq_time_limit),
                            Recipient.EXECUTE), 0)
     # The SQ feeds itself: an endless chain, one execution per lap.
     network.handle(Message(NetMsg.INSTANTIATE_SQS, ("app", [
