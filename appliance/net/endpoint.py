@@ -345,8 +345,9 @@ class Endpoint:
                     self._acknowledge_whole(peer, wire_id, count, timestamp)
                 return None
             if known == DROPPED:
-                if reliable:
+                if reliable:  # answered like any reliable DATA noted: its timestamp is echoed
                     peer.note_dropped(wire_id)
+                    peer.echo(timestamp)
                     self._ack_due[address] = peer
                 return "dropped_message"
             return "replayed"

@@ -414,7 +414,9 @@ class Outbound:
         if self.waiting:
             self._start_waiting(now)
         age = (now - echo) & U32
-        if age < ID_HALF_RANGE:  # else a timestamp from another era: ignore it
+        # Echo 0 is none (an ACK with no DATA to answer: a CONFIRM's, a drop announced); else
+        # beyond half the range, a timestamp from another era: neither is a round trip.
+        if echo and age < ID_HALF_RANGE:
             if newly_acked:
                 self.rtt.sample(age)
                 self._probes = 0
