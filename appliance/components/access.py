@@ -13,6 +13,7 @@ from typing import Any, Callable, Dict, Iterable, Iterator, List, Optional, Tupl
 
 from appliance.components.drivers.base import DriverError
 from appliance.components.model import Component
+from appliance.program.errors import exception_text, stops_the_process
 
 #: ``opener(component) -> handle``: the shell's drivers (a device's, or the simulator's).
 Opener = Callable[[Component], Any]
@@ -89,7 +90,9 @@ class Attached:
                 continue
             try:
                 close()
-            except (Exception, SystemExit) as exc:
+            except BaseException as exc:  # teardown goes on, whatever the driver raises
+                if stops_the_process(exc):
+                    raise
                 failed.append("component %r on %s: its driver's close() failed: %s" % (name, self.ensemble,
                                                                                       _reason(exc)))
         self.handles.clear()
@@ -97,7 +100,8 @@ class Attached:
 
 
 def _reason(exc: BaseException) -> str:
-    return str(exc) if isinstance(exc, (AccessError, DriverError)) else "%s: %s" % (type(exc).__name__, exc)
+    text = exception_text(exc)
+    return text if isinstance(exc, (AccessError, DriverError)) else "%s: %s" % (type(exc).__name__, text)
 
 
 class _Current:

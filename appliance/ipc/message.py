@@ -109,7 +109,7 @@ class RuntimeMsg(_LayeredType):
     LEAVE = 120  # (ensemble, address, join nonce): a member is stopping
     STATUS = 130  # request id
     CLUSTER_STATUS = 131  # request id: STATUS, and every member's processes' too (as "member/process")
-    SUBSCRIBED = 132  # None: a client subscribed; tell the clients the members and the app as they are
+    SUBSCRIBED = 132  # address: a client there subscribed; tell it the members and the app as they are
     END = 200
 
 

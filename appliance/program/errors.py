@@ -2,7 +2,30 @@
 from __future__ import annotations
 
 import os
+import signal
 from typing import Optional
+
+
+def stops_the_process(exc: BaseException) -> bool:
+    """Whether an exception out of program code (a program's top level, an SQ, a driver)
+    is someone stopping this process, not the program's error: only a KeyboardInterrupt
+    where SIGINT raises one (Ctrl-C at a command or a simulation). Every other exception,
+    ``BaseException`` subclasses included, is the program's, counted like any error, since
+    nothing a program raises may end a process that serves the others; a device's
+    processes ignore SIGINT (their supervisor stops them), so there even a
+    KeyboardInterrupt is the program's own."""
+    return isinstance(exc, KeyboardInterrupt) and signal.getsignal(signal.SIGINT) is signal.default_int_handler
+
+
+def exception_text(exc: BaseException) -> str:
+    """``str(exc)``, or a stand-in for an exception of the program's that cannot say what it is
+    (its ``__str__`` raises)."""
+    try:
+        return str(exc)
+    except BaseException as failure:
+        if stops_the_process(failure):
+            raise
+        return "<exception str() failed>"
 
 
 class ProgramError(Exception):

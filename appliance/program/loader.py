@@ -9,7 +9,7 @@ import traceback
 from typing import Dict
 
 from appliance.program.authoring import GraphTemplate
-from appliance.program.errors import BuildError, ProgramError
+from appliance.program.errors import BuildError, ProgramError, exception_text, stops_the_process
 from appliance.program.model import Graph
 
 
@@ -43,7 +43,9 @@ def graphs_in(path: str) -> Dict[str, GraphTemplate]:
         raise
     except SyntaxError as exc:
         raise BuildError("syntax error: %s" % exc.msg, filename=exc.filename or path, line=exc.lineno) from None
-    except (Exception, SystemExit) as exc:  # sys.exit() at import would end the command, silently
+    except BaseException as exc:  # sys.exit() at import would end the command, silently
+        if stops_the_process(exc):
+            raise
         raise _error_in_program(exc, real) from None
     finally:
         sys.path.remove(directory)
@@ -67,7 +69,9 @@ def load_program(target: str) -> Graph:
         return graphs[name].build()
     except ProgramError:
         raise
-    except (Exception, SystemExit) as exc:
+    except BaseException as exc:
+        if stops_the_process(exc):
+            raise
         raise _error_in_program(exc, os.path.realpath(path)) from None
 
 
@@ -81,4 +85,4 @@ def _error_in_program(exc: BaseException, real_path: str) -> BuildError:
         return BuildError("the program called sys.exit(%s): it is imported to be built, not run; keep what runs "
                           "it under if __name__ == '__main__'" % ("" if exc.code is None else repr(exc.code)),
                           filename=real_path, line=line)
-    return BuildError("%s: %s" % (type(exc).__name__, exc), filename=real_path, line=line)
+    return BuildError("%s: %s" % (type(exc).__name__, exception_text(exc)), filename=real_path, line=line)

@@ -9,6 +9,7 @@ from appliance.components.access import CURRENT, Attached, Opener
 from appliance.components.model import Component
 from appliance.ipc import ExecuteMsg, ExecutionContext, Message, NetMsg, Output, Recipient, RuntimeMsg
 from appliance.ipc.codec import IMMUTABLE, ValueTooLarge, outbound_copy, private_copy
+from appliance.program.errors import exception_text, stops_the_process
 from appliance.program.graphfile import sq_from_document
 from appliance.program.model import SQSpec
 from appliance.program.token import Empty
@@ -43,7 +44,9 @@ def input_repr(values: tuple, limit: int = MAX_INPUT_REPR) -> str:
     """The input of a failed firing, for a person: ``repr``, cut to ``limit`` characters."""
     try:
         text = repr(values)
-    except Exception as exc:  # a user type whose __repr__ raises
+    except BaseException as exc:  # a user type whose __repr__ raises
+        if stops_the_process(exc):
+            raise
         text = "<input whose repr failed: %s>" % type(exc).__name__
     return text if len(text) <= limit else text[:limit - 3] + "..."
 
@@ -51,7 +54,8 @@ def input_repr(values: tuple, limit: int = MAX_INPUT_REPR) -> str:
 def _described(exc: BaseException) -> Tuple[str, str]:
     """An exception raised by program code: its line for a person, and its traceback."""
     tb = exc.__traceback__.tb_next if exc.__traceback__ else None  # skip this core's frame
-    return "%s: %s%s" % (type(exc).__name__, exc, _where(tb)), "".join(traceback.format_exception(type(exc), exc, tb))
+    return ("%s: %s%s" % (type(exc).__name__, exception_text(exc), _where(tb)),
+            "".join(traceback.format_exception(type(exc), exc, tb)))
 
 
 def _where(tb: Any) -> str:
@@ -170,9 +174,12 @@ class ExecuteCore(AppCore):
             _RUNNING.announce()
             module = load_module(program, self.ensemble)
             _RUNNING.exe = None
-        except (Exception, SystemExit, TimeLimitExceeded) as exc:  # sys.exit() at its top level must not end us
+        except BaseException as exc:  # sys.exit() at its top level must not end us
             _RUNNING.exe = None
-            errors.append("%s: program does not load here: %s: %s" % (self.ensemble, type(exc).__name__, exc))
+            if stops_the_process(exc):
+                raise
+            errors.append("%s: program does not load here: %s: %s" % (self.ensemble, type(exc).__name__,
+                                                                      exception_text(exc)))
         _CURRENT.attached = None
         if module is not None:
             for index, doc in enumerate(docs):
@@ -221,8 +228,10 @@ class ExecuteCore(AppCore):
             else:
                 raise ValueError("SQ %s has outputs=%d but %s"
                                  % (spec.name, spec.outputs, _returned(result, spec.outputs)))
-        except (Exception, SystemExit, TimeLimitExceeded) as exc:
+        except BaseException as exc:  # whatever the SQ raises is its error (errors.stops_the_process)
             _RUNNING.exe = _CURRENT.attached = None
+            if stops_the_process(exc):
+                raise
             if exc.__class__ is TimeLimitExceeded:
                 exe.stopped = True
             return self._failed(exe, exc, values)
@@ -232,9 +241,11 @@ class ExecuteCore(AppCore):
         except ValueTooLarge:  # the text leaves out the size, so every such error of the SQ is one
             return self._unsendable(exe, "its outputs are more than the %d bytes (256 KiB) one firing may send, "
                                          "encoded" % MAX_FIRING_BYTES, values)
-        except Exception as exc:  # whatever the codec raises: the value cannot leave its SQ
+        except BaseException as exc:  # whatever the codec raises (or a value's own methods): it cannot leave its SQ
+            if stops_the_process(exc):
+                raise
             return self._unsendable(exe, "its output cannot be sent to another SQ: %s: %s"
-                                    % (type(exc).__name__, exc), values)
+                                    % (type(exc).__name__, exception_text(exc)), values)
         return [Message(_SEND_TOKENS, (ctx.sq, ctx.interval, outputs), _NETWORK)]
 
     def _unsendable(self, exe: Executable, why: str, values: tuple) -> List[Output]:
@@ -273,8 +284,10 @@ class ExecuteCore(AppCore):
             try:
                 hook()
                 _RUNNING.exe = None  # inside: the watchdog's exception may come until it is cleared
-            except (Exception, SystemExit, TimeLimitExceeded) as exc:
+            except BaseException as exc:
                 _RUNNING.exe = None
+                if stops_the_process(exc):
+                    raise
                 failures.append(_described(exc))
             _CURRENT.attached = None
         failures.extend((line, "") for line in self.attached.close())

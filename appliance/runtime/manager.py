@@ -271,13 +271,16 @@ class RuntimeManagerCore(Core):
             return []
         return [status_reply(request, "%s/%s" % (ensemble, process), status)]
 
-    def _subscribed(self, _payload: Any, now: int) -> List[Output]:
-        """A client subscribed: the members and the newest app, as they are now."""
-        out: List[Output] = [Message(ClientMsg.MEMBER, (name, self.members[name].address) + clock, Recipient.CLIENT)
-                             for name, clock in self.clocks.items() if name in self.members]
+    def _subscribed(self, address: Any, now: int) -> List[Output]:
+        """A client at ``address`` subscribed: the members and the newest app, as they are
+        now, for it alone (the others heard them as they came: to them it would be news)."""
+        if type(address) is not str:
+            raise TypeError("SUBSCRIBED names the client's address, got %r" % (address,))
+        told: List[Message] = [Message(ClientMsg.MEMBER, (name, self.members[name].address) + clock, Recipient.CLIENT)
+                               for name, clock in self.clocks.items() if name in self.members]
         if self.app is not None:
-            out.append(self._app_report(self.app))
-        return out
+            told.append(self._app_report(self.app))
+        return [Message(NetMsg.FORWARD_TO_ADDRESS, (address, told), Recipient.NETWORK)] if told else []
 
     def _refuse(self, address: Any, reason: str, nonce: str) -> List[Output]:
         self.counters.incr("refused.join")

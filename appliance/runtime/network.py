@@ -556,7 +556,7 @@ class NetworkCore(AppCore):
                 self.counters.incr("clients_evicted")
             self._remember(self.clients, source, None, MAX_CLIENTS)
             if self.hosts_runtime_manager:
-                return [Message(RuntimeMsg.SUBSCRIBED, None, Recipient.RUNTIME_MANAGER)]
+                return [Message(RuntimeMsg.SUBSCRIBED, source, Recipient.RUNTIME_MANAGER)]
             return []
         if kind is NetMsg.UNSUBSCRIBE:
             self.clients.pop(source, None)

@@ -64,6 +64,9 @@ def test_build_writes_a_graph_file_that_simulate_accepts(capsys, write_program, 
     (GOOD.replace("return double(n())", "a, b = double(n())\n    return a"),
      "SQ 'double' has one output; to unpack several, give it outputs=n"),
     ("import sys\nsys.exit()\n", ":2: the program called sys.exit(): it is imported to be built, not run"),
+    ("raise BaseException('at import')\n", ":1: BaseException: at import"),  # was: a traceback
+    ("class Unsayable(Exception):\n    def __str__(self):\n        raise ValueError\n\nraise Unsayable()\n",
+     ":5: Unsayable: <exception str() failed>"),
     (GOOD.replace("return double(n())", "return double(n()) + 1"),
      "the output of SQ 'double' is not a value at build time; compute with it (+) inside an @sq function"),
 ])
@@ -104,6 +107,13 @@ def test_an_sq_that_raises_gets_a_line_saying_what_and_where(capsys, write_progr
     assert code == 2
     assert "SQ 'double' on ensemble-" in err and "ZeroDivisionError" in err and "Traceback" not in err
     assert "SQ errors" in out
+
+
+def test_an_sq_that_raises_a_base_exception_is_an_sq_error_like_any(capsys, write_program):
+    path = write_program(GOOD.replace("return 2 * x", "raise BaseException('base in sq')"))
+    code, out, err = run_cli(capsys, "simulate", path, "--duration", "0.2")
+    assert code == 2 and "Traceback" not in err  # was: the run ended in a traceback
+    assert "SQ 'double' on ensemble-" in err and "BaseException: base in sq" in err
 
 
 def test_bad_options_are_usage_errors(capsys, write_program):

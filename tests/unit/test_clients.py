@@ -2,7 +2,9 @@
 reports (subscribers only), and how a client leaves (it unsubscribes, or the transport
 gives up on it), so no number of commands can silence the one that started the manager."""
 from appliance.ipc import ClientMsg, Message, NetMsg, Recipient, RuntimeMsg, Transmission
+from appliance.runtime.manager import RuntimeManagerCore
 from appliance.runtime.network import MAX_CLIENTS, NetworkCore
+from appliance.system import EnsembleDescription
 
 RTM = "127.0.0.1:8225"
 
@@ -65,3 +67,22 @@ def test_more_subscribers_than_the_table_holds_push_out_the_oldest_counted():
     targets = report_targets(core)
     assert len(targets) == MAX_CLIENTS and "127.0.0.1:5000" not in targets
     assert core.counters.get("clients_evicted") == 1
+
+
+def test_how_things_stand_goes_to_the_new_subscriber_alone():
+    """Found by a review: what a subscription draws from the runtime manager (the members
+    and the app as they are) went to every subscriber, so `appliance rtm --wait` printed
+    `joined again: e1 ...` for every member whenever a deploy command subscribed."""
+    network, rtm = manager(), RuntimeManagerCore(RTM)
+    for name, address in (("runtime-manager", RTM), ("e1", "127.0.0.1:9001")):
+        rtm.handle(request(RuntimeMsg.JOIN, EnsembleDescription(name, address).to_wire()), 0)
+    rtm.handle(request(RuntimeMsg.MEMBER_CLOCK, ("e1", 250, 900)), 0)
+    network.deliver([request(NetMsg.SUBSCRIBE)], "127.0.0.1:5000", 0)  # the rtm command
+    [subscribed] = network.deliver([request(NetMsg.SUBSCRIBE)], "127.0.0.1:5001", 0)  # a deploy command
+    told = {}
+    for message in rtm.handle(subscribed, 0):
+        sent = network.to_client(message) if message.recipient is Recipient.CLIENT else network.handle(message, 0)
+        for transmission in sent or []:
+            told.setdefault(transmission.address, []).extend(m.payload[0] for m in transmission.messages
+                                                             if m.msg_type is ClientMsg.MEMBER)
+    assert told == {"127.0.0.1:5001": ["runtime-manager", "e1"]}

@@ -1,5 +1,6 @@
 """The process cores, driven message by message with a fake clock (no simulator)."""
 import logging
+import signal
 
 import pytest
 
@@ -95,6 +96,63 @@ def test_an_exception_in_user_code_is_reported_and_the_sq_keeps_serving(graph):
                              Recipient.EXECUTE), now=6)
     assert ok == [Message(NetMsg.SEND_TOKENS, ("invert", Interval(0, 1), (0.25,)), Recipient.NETWORK)]
     assert core.counters.get("sq_errors") == 1
+
+
+RAISES = SOURCE.replace("return 1 / x", "raise WHAT") + """
+
+class Unsayable(Exception):
+    def __str__(self):
+        raise ValueError("no words")
+
+
+class Unusual(BaseException):
+    pass
+"""
+
+
+@pytest.mark.parametrize("what, line", [
+    ("BaseException('base in sq')", "BaseException: base in sq"),  # was: the execute process died of it
+    ("Unusual()", "Unusual: "),
+    ("Unsayable()", "Unsayable: <exception str() failed>"),  # was: counted refused.malformed, not an SQ error
+    ("GeneratorExit()", "GeneratorExit: "),
+])
+def test_whatever_an_sq_raises_is_its_error_and_the_core_keeps_serving(build, what, line):
+    core = ExecuteCore("e1")
+    assert _deploy_execute(core, build(RAISES.replace("WHAT", what)))[3] == []
+    ctx = Message(ExecuteMsg.EXECUTION_CONTEXT, ExecutionContext("invert", Interval(0, 1), (0,)), Recipient.EXECUTE)
+    for now in (5, 6):
+        [error] = reports(core.handle(ctx, now=now), RuntimeMsg.SQ_ERROR)
+        assert error.payload[3].startswith(line)
+    assert core.counters.get("sq_errors") == 2 and core.counters.get("refused.malformed") == 0
+
+
+def test_a_keyboard_interrupt_is_ctrl_c_only_where_sigint_raises_one(build):
+    """A simulation's Ctrl-C must stop it; a device's processes ignore SIGINT, so there a
+    KeyboardInterrupt can only be an SQ's own, and is its error."""
+    core = ExecuteCore("e1")
+    _deploy_execute(core, build(RAISES.replace("WHAT", "KeyboardInterrupt()")))
+    ctx = Message(ExecuteMsg.EXECUTION_CONTEXT, ExecutionContext("invert", Interval(0, 1), (0,)), Recipient.EXECUTE)
+    with pytest.raises(KeyboardInterrupt):
+        core.handle(ctx, now=5)
+    previous = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        [error] = reports(core.handle(ctx, now=6), RuntimeMsg.SQ_ERROR)
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    assert error.payload[3].startswith("KeyboardInterrupt") and core.counters.get("sq_errors") == 1
+
+
+@pytest.mark.parametrize("top_level, said", [
+    ("raise BaseException('at the top')", "BaseException: at the top"),
+    ("class Unsayable(Exception):\n    def __str__(self):\n        raise ValueError\nraise Unsayable()",
+     "Unsayable: <exception str() failed>"),
+])
+def test_a_program_whose_top_level_raises_anything_does_not_load(top_level, said):
+    core = ExecuteCore("e1")
+    program = program_to_wire(ProgramSource("bad", "bad.py", top_level + "\n"))
+    out = core.handle(Message(ExecuteMsg.INSTANTIATE_SQS, ("app-1", program, [], 10_000_000), Recipient.EXECUTE), now=0)
+    [ready] = reports(out, RuntimeMsg.SQS_READY)
+    assert ready.payload[3] == ["e1: program does not load here: " + said]
 
 
 def test_error_reports_are_bounded_but_every_error_is_counted(graph):
