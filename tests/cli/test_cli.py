@@ -1,5 +1,6 @@
 """The ``appliance`` command: what users type, what they see, and exit codes."""
 import json
+import os
 import subprocess
 import sys
 
@@ -128,6 +129,27 @@ def test_bad_options_are_usage_errors(capsys, write_program):
 def test_every_command_has_help_with_examples(capsys, command):
     code, out, _ = run_cli(capsys, command, "--help")
     assert code == 0 and "example" in out
+
+
+def help_examples(command):
+    """The example command lines of ``appliance COMMAND --help``, continuations joined."""
+    out = subprocess.run([sys.executable, "-m", "appliance", command, "--help"], capture_output=True, text=True,
+                         timeout=60).stdout
+    block = out.split("\nexamples", 1)[1].split(":\n", 1)[1].split("\n\n", 1)[0]
+    return [line.strip() for line in block.replace("\\\n", " ").splitlines() if line.strip()]
+
+
+@pytest.mark.timeout(120)
+@pytest.mark.parametrize("command", ["build", "graph", "map", "plot", "simulate", "keygen"])
+def test_the_help_examples_of_the_commands_that_run_offline_run_as_written(command, tmp_path):
+    """From a directory holding the repository's examples/, as a user runs them (was: `appliance
+    build my_program.py:fusion`, a file that ships nowhere). Those that need root are left out."""
+    os.symlink(os.path.dirname(example_path("diamond.py")), str(tmp_path / "examples"))
+    lines = [line for line in help_examples(command) if not line.startswith("sudo ")]
+    assert lines
+    script = 'appliance() { "%s" -m appliance "$@"; }\n' % sys.executable + "\n".join(lines)
+    done = subprocess.run(["bash", "-ec", script], cwd=str(tmp_path), capture_output=True, text=True, timeout=110)
+    assert done.returncode == 0 and "Traceback" not in done.stderr, (lines, done.stdout[-2000:], done.stderr[-2000:])
 
 
 def test_the_simulated_demo_runs_end_to_end_and_explains(capsys):
