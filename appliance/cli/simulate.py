@@ -144,7 +144,7 @@ def summary_document(result: SimulationResult, graph: Graph, args: argparse.Name
         "program": args.program,
         "options": {name: getattr(args, name) for name in (
             "ensembles", "system", "duration", "latency_ms", "jitter_ms", "loss", "duplicate", "reorder",
-            "corrupt", "clock_skew_ms", "seed", "mapping")},
+            "corrupt", "clock_skew_ms", "seed", "mapping", "max_clock_offset_ms", "sq_time_limit", "sysfs_root")},
         "summary": result.summary,
         "network": result.link,
         "transport": result.transport,

@@ -1,5 +1,6 @@
 """What a new user meets at the command line: bad values, failed runs, the summary,
 errors, the graph file, the demo."""
+import argparse
 import json
 import os
 import re
@@ -9,7 +10,7 @@ import sys
 
 import pytest
 
-from appliance.cli import main
+from appliance.cli import main, parser
 from appliance.program.loader import load_program
 from appliance.runtime.app import RunOptions
 from appliance.sim.harness import simulate
@@ -109,6 +110,9 @@ def test_summary_json_holds_the_summary_the_options_and_the_graphs_sha256(capsys
                          "--summary-json", str(path))
     doc = json.loads(path.read_text())
     assert code == 0 and doc["options"]["seed"] == 4 and doc["options"]["loss"] == 0.1
+    [commands] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
+    flags = {a.dest for a in commands.choices["simulate"]._actions if a.option_strings}
+    assert set(doc["options"]) == flags - {"help", "out", "summary_json", "debug"}  # every one the run depends on
     assert len(doc["graph_sha256"]) == 64 and doc["summary"]["phase"] == "finished"
     assert set(doc["summary"]["sqs"]) == {"counter", "double", "square", "pair"}
     assert doc["summary"]["mapping"] == {sq: v["ensemble"] for sq, v in doc["summary"]["sqs"].items()}
