@@ -13,7 +13,7 @@ from appliance.program.loader import load_program, split_target
 EXAMPLES = """examples (from the repository root):
   appliance build examples/two_sinusoids.py                 # writes two_sinusoids.json here
   appliance build examples/diamond.py -o diamond.json
-  appliance build examples/diamond.py:main                  # the @graph named main (a file may hold several): diamond.main.json
+  appliance build examples/diamond.py:main    # the @graph named main (a file may hold several): diamond.main.json
 """
 
 
