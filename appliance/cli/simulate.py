@@ -15,10 +15,10 @@ from appliance.program import graphfile
 from appliance.program.checks import warnings_for
 from appliance.program.loader import load_program, split_target
 from appliance.program.model import Graph
-from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.outputs import JsonLinesWriter
 from appliance.sim.harness import MAX_ONE_WAY_DELAY, SimulationResult, numbered_ensembles, simulate
 from appliance.system import EnsembleDescription, load_system
+from appliance.system.description import MAX_ENSEMBLES
 
 #: --latency-ms and --jitter-ms: each up to what a simulated link carries (sim/harness.py), and
 #: the harness refuses the two together, or a system file's link, beyond it.

@@ -40,12 +40,9 @@ from appliance.runtime.code import program_to_wire
 from appliance.runtime.core import Core, status_reply
 from appliance.runtime.network import HEARTBEAT_INTERVAL, RUNTIME_MANAGER
 from appliance.system import EnsembleDescription
-from appliance.system.description import SystemFileError
+from appliance.system.description import MAX_ENSEMBLES, SystemFileError
 from appliance.timing import FOREVER, Interval
 
-#: Ensembles one runtime manager accepts unless its shell says fewer (its transport's
-#: peer table must hold them all); more joins are refused with a reason.
-MAX_ENSEMBLES = 4096
 #: Deployments remembered (the newest); older ones are forgotten.
 MAX_APPS = 16
 #: Cluster status requests whose members' answers are still relayed (the newest).

@@ -21,7 +21,6 @@ from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.model import Graph
 from appliance.runtime.app import RUNNING, OutputRecord, RunOptions
-from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.network import RUNTIME_MANAGER
 from appliance.runtime.status import add_late_counts, transport_totals
 from appliance.runtime.watchdog import Watchdog
@@ -29,6 +28,7 @@ from appliance.sim.drivers import ComponentWrite
 from appliance.sim.ensemble import SimClock, SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.link import derived_rng
 from appliance.system import EnsembleDescription
+from appliance.system.description import MAX_ENSEMBLES
 
 log = logging.getLogger("appliance.sim")
 

@@ -20,6 +20,13 @@ class SystemFileError(ProgramError):
     """A system file or ensemble description that does not validate."""
 
 
+#: Ensembles one runtime manager accepts unless its shell says fewer (its transport's
+#: peer table must hold them all); more joins are refused with a reason.
+MAX_ENSEMBLES = 4096
+
+#: What a system file holds (anything else is a typo, refused rather than ignored).
+SYSTEM_KEYS = ("ensembles", "links")
+
 #: The largest capacity a system file may give an ensemble (sums of capacities stay numbers).
 MAX_CAPACITY = 1_000_000
 
@@ -109,8 +116,15 @@ def _link_ok(link: Any) -> bool:
 def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescription]:
     if not isinstance(doc, dict) or not isinstance(doc.get("ensembles"), list):
         raise SystemFileError("%s: must be an object with a list 'ensembles'" % source)
+    unknown = sorted(str(key) for key in doc if key not in SYSTEM_KEYS)
+    if unknown:
+        raise SystemFileError("%s: unknown key %r (a system file holds %s)"
+                              % (source, unknown[0], " and ".join(SYSTEM_KEYS)))
     if not doc["ensembles"]:
         raise SystemFileError("%s: 'ensembles' names no ensemble; list at least one" % source)
+    if len(doc["ensembles"]) > MAX_ENSEMBLES:
+        raise SystemFileError("%s: %d ensembles: a runtime manager takes at most %d"
+                              % (source, len(doc["ensembles"]), MAX_ENSEMBLES))
     ensembles = [EnsembleDescription.from_wire(item, "%s: ensembles[%d]" % (source, i))
                  for i, item in enumerate(doc["ensembles"])]
     by_name: Dict[str, EnsembleDescription] = {}

@@ -7,11 +7,11 @@ from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
 from appliance.program.loader import load_program
 from appliance.runtime.app import FINISHED, RunOptions
-from appliance.runtime.manager import MAX_ENSEMBLES
 from appliance.runtime.network import CLOCK_PROBES
 from appliance.sim.ensemble import SimEnsemble, SimRuntimeManager, SimWorld
 from appliance.sim.harness import numbered_ensembles, simulate, skewed_clock
 from appliance.system import EnsembleDescription, load_system
+from appliance.system.description import MAX_ENSEMBLES
 
 from .conftest import example_path
 

@@ -20,6 +20,7 @@ from appliance.components import (
     where,
 )
 from appliance.system import SystemFileError, system_from_document
+from appliance.system.description import MAX_ENSEMBLES
 
 THERMAL = Component("thermal_camera", "camera", {"resolution": 640, "rate_hz": 9, "model": "lepton"})
 GPU = Component("gpu0", "gpu", {"memory_gb": 8, "cuda": True})
@@ -149,11 +150,20 @@ def test_links_and_capacity_come_from_the_system_file():
     ({"links": {}}, "'links' must be a list"),
     ({"links": [{"between": [["pi"], "gw"]}]}, "links[0]: 'between' must name two different ensembles"),
     ({"links": [{"between": ["pi", "gw"], "latency_ms": 1e308}]}, "links[0]: 'latency_ms' is not a non-negative"),
+    ({"link": [{"between": ["pi", "gw"], "cost": 2}]}, "unknown key 'link' (a system file holds ensembles and links)"),
 ])
 def test_bad_links_name_the_entry(change, message):
     with pytest.raises(SystemFileError) as info:
         system_from_document(_system(**change), "s.json")
     assert str(info.value).startswith("s.json: ") and message in str(info.value)
+
+
+def test_a_system_file_with_more_ensembles_than_a_runtime_manager_takes_names_the_file():
+    doc = {"ensembles": [{"name": "e%d" % i} for i in range(MAX_ENSEMBLES + 1)]}
+    with pytest.raises(SystemFileError) as info:
+        system_from_document(doc, "big.json")
+    assert str(info.value) == "big.json: %d ensembles: a runtime manager takes at most %d" % (
+        MAX_ENSEMBLES + 1, MAX_ENSEMBLES)
 
 
 def test_a_component_named_twice_names_it():
