@@ -18,8 +18,16 @@ def causes(table: Dict[str, int]) -> str:
 def ran_for(s: Dict[str, Any], duration: int) -> str:
     """``1 s``, or ``0.43 s of 1 s`` for a run that stopped before its window ended (an
     ensemble lost, a teardown asked for): the summary's first line says how long it ran."""
-    ran = "%g s" % round(s["ran_for"] / 1e6, 3)
-    return ran if s["ran_for"] >= duration else "%s of %g s" % (ran, duration / 1e6)
+    if s["ran_for"] >= duration:
+        return "%s s" % exact(duration, 6)
+    return "%g s of %s s" % (round(s["ran_for"] / 1e6, 3), exact(duration, 6))
+
+
+def exact(count: int, places: int) -> str:
+    """A whole number of µs in seconds (``places=6``) or ms (3), every digit it has and
+    no more: what a run was asked for, as the options say it (rounded to µs), not as
+    ``%g`` would cut it."""
+    return ("%.*f" % (places, count / 10 ** places)).rstrip("0").rstrip(".")
 
 
 def print_summary(s: Dict[str, Any], out: Optional[str], transport: Dict[str, int], network: List[Row]) -> None:

@@ -20,6 +20,9 @@ from appliance.sim.harness import MAX_ONE_WAY_DELAY, SimulationResult, numbered_
 from appliance.system import EnsembleDescription, load_system
 from appliance.system.description import MAX_ENSEMBLES
 
+#: Ensembles simulated when neither --ensembles nor --system says.
+DEFAULT_ENSEMBLES = 3
+
 #: --latency-ms and --jitter-ms: each up to what a simulated link carries (sim/harness.py), and
 #: the harness refuses the two together, or a system file's link, beyond it.
 _network_delay_ms = values.bounded(0.0, MAX_ONE_WAY_DELAY / 1000, "a number of milliseconds from 0 to %g (a round "
@@ -45,7 +48,8 @@ def add_parser(sub) -> None:
     p.add_argument("program", metavar="PROGRAM", type=values.file_name, help="PROGRAM.py[:graph_name] or GRAPH.json")
     who = p.add_mutually_exclusive_group()
     who.add_argument("--ensembles", type=values.counted("ensembles", 1, MAX_ENSEMBLES), metavar="N",
-                     help="N ensembles without components (default 3, at most %d)" % MAX_ENSEMBLES)
+                     help="N ensembles without components (default %d, at most %d)"
+                     % (DEFAULT_ENSEMBLES, MAX_ENSEMBLES))
     who.add_argument("--system", metavar="SYSTEM.json", type=values.file_name,
                      help="the ensembles and their components")
     p.add_argument("--duration", type=values.seconds, default=1.0, metavar="SECONDS",
@@ -94,10 +98,12 @@ def load_to_run(target: str, command: str) -> Graph:
 def _ensembles(args: argparse.Namespace) -> List[EnsembleDescription]:
     if args.system is not None:
         return load_system(args.system)
-    return numbered_ensembles(3 if args.ensembles is None else args.ensembles)
+    return numbered_ensembles(args.ensembles)
 
 
 def run(args: argparse.Namespace) -> int:
+    if args.system is None and args.ensembles is None:  # defaulted here, not by argparse: --system excludes it
+        args.ensembles = DEFAULT_ENSEMBLES
     graph = load_to_run(args.program, "simulate")
     ensembles = _ensembles(args)
     if args.sysfs_root is not None and not os.path.isdir(args.sysfs_root):
@@ -165,11 +171,12 @@ def print_summary(result: SimulationResult, graph: Graph, ensembles: List[Ensemb
     names = {e.name for e in ensembles}  # a link to a name the file does not have is no link of the simulation
     own = len({frozenset((e.name, other)) for e in ensembles for other, link in e.links.items()
                if "latency" in link and other in names})
-    latency = "latency %g ms%s" % (args.latency_ms, " (%d link%s of the system file: its own)"
-                                   % (own, "" if own == 1 else "s") if own else "")
-    print("simulated %s on %d ensemble(s) for %s (seed %d, %s, jitter %g ms, loss %g)"
+    latency = "latency %s ms%s" % (report.exact(int(round(args.latency_ms * 1000)), 3),
+                                   " (%d link%s of the system file: its own)" % (own, "" if own == 1 else "s")
+                                   if own else "")
+    print("simulated %s on %d ensemble(s) for %s (seed %d, %s, jitter %s ms, loss %g)"
           % (graph.name, len(ensembles), report.ran_for(result.summary, int(round(args.duration * 1e6))),
-             args.seed, latency, args.jitter_ms, args.loss))
+             args.seed, latency, report.exact(int(round(args.jitter_ms * 1000)), 3), args.loss))
     link = result.link
     network = ("network", "%d datagrams, %d lost, %d duplicated, %d corrupted"
                % (link["sent"], link["lost"], link["duplicated"], link["corrupted"]))

@@ -15,7 +15,7 @@ from typing import Any, Callable, Dict, List, Optional
 
 from appliance.components.drivers import DriverError, check_drivers
 from appliance.ipc import ClientMsg, Message
-from appliance.mapping import map_graph
+from appliance.mapping import MappingError, map_graph
 from appliance.net import TransportConfig
 from appliance.net.impairment import Impairment
 from appliance.program.errors import ProgramError
@@ -125,7 +125,11 @@ def simulated_mapping(graph: Graph, ensembles: List[EnsembleDescription], strate
             check_drivers(description.components, "ensemble '%s'" % description.name)
         except DriverError as exc:
             raise SimulationError(str(exc)) from None
-    return map_graph(graph, list(ensembles) + [EnsembleDescription(RUNTIME_MANAGER)], strategy, random.Random(seed))
+    try:
+        return map_graph(graph, list(ensembles) + [EnsembleDescription(RUNTIME_MANAGER)], strategy,
+                         random.Random(seed))
+    except MappingError as exc:
+        raise SimulationError(str(exc)) from None
 
 
 class _Client:

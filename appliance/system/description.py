@@ -151,9 +151,10 @@ def system_from_document(doc: Any, source: str = "system") -> List[EnsembleDescr
                 link["latency"] = int(round(value * 1000))
             elif key == "cost" and _non_negative(value):
                 link["cost"] = value
+            elif key in ("latency_ms", "cost"):
+                raise SystemFileError("%s: %r must be a finite non-negative number, got %r" % (where, key, value))
             elif key != "between":
-                raise SystemFileError("%s: %r is not a non-negative number, or not a key of a link "
-                                      "(between, latency_ms, cost)" % (where, key))
+                raise SystemFileError("%s: %r is not a key of a link (between, latency_ms, cost)" % (where, key))
         a, b = pair
         if b in by_name[a].links:
             raise SystemFileError("%s: the link between %s and %s is given twice" % (where, a, b))

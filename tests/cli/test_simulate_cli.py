@@ -58,6 +58,17 @@ def test_the_summary_says_which_links_have_their_own_latency(capsys, write_progr
                                         "loss 0)")
 
 
+@pytest.mark.parametrize("flags, first_line", [
+    (["--duration", "0.0004", "--latency-ms", "0.0004", "--jitter-ms", "1.0006"],
+     "for 0.0004 s (seed 0, latency 0 ms, jitter 1.001 ms, loss 0)"),
+    (["--duration", "0.000001"], "for 0.000001 s (seed 0, latency 1 ms, jitter 0 ms, loss 0)"),
+    (["--duration", "1.2345678"], "for 1.234568 s (seed 0, latency 1 ms, jitter 0 ms, loss 0)"),
+])
+def test_the_summary_says_the_times_as_the_run_took_them_rounded_to_us(capsys, write_program, flags, first_line):
+    code, out, _ = run_cli(capsys, "simulate", write_program(GOOD), *flags)
+    assert code == 0 and out.splitlines()[0].endswith(first_line)
+
+
 def test_an_output_path_that_is_a_directory_is_refused(capsys, write_program, tmp_path):
     code, _, err = run_cli(capsys, "simulate", write_program(GOOD), "--out", str(tmp_path))
     assert code == 2 and err.strip() == "appliance simulate: error: --out %s: is a directory; give a file name" \
@@ -113,6 +124,8 @@ def test_summary_json_holds_the_summary_the_options_and_the_graphs_sha256(capsys
     [commands] = [a for a in parser()._actions if isinstance(a, argparse._SubParsersAction)]
     flags = {a.dest for a in commands.choices["simulate"]._actions if a.option_strings}
     assert set(doc["options"]) == flags - {"help", "out", "summary_json", "debug"}  # every one the run depends on
+    assert doc["options"]["ensembles"] == 3  # defaulted, and said
+    assert sorted(doc["summary"]["ensembles"]) == ["ensemble-1", "ensemble-2", "ensemble-3", "runtime-manager"]
     assert len(doc["graph_sha256"]) == 64 and doc["summary"]["phase"] == "finished"
     assert set(doc["summary"]["sqs"]) == {"counter", "double", "square", "pair"}
     assert doc["summary"]["mapping"] == {sq: v["ensemble"] for sq, v in doc["summary"]["sqs"].items()}

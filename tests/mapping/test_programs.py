@@ -4,8 +4,9 @@ import json
 
 import pytest
 
-from appliance.mapping import STRATEGIES, MappingError, map_graph
-from appliance.sim.harness import simulated_mapping
+from appliance.mapping import STRATEGIES, map_graph
+from appliance.runtime.app import RunOptions
+from appliance.sim.harness import SimulationError, simulate, simulated_mapping
 from appliance.system import system_from_document
 
 from ..sim.conftest import example_path
@@ -73,7 +74,7 @@ def test_a_bound_in_a_program_is_kept_or_named_with_its_line(build):
     assert simulated_mapping(g, system_from_document(doc), "static", 0)["detect"] == "jetson"  # 2 ms
     doc["links"][0]["latency_ms"] = 6
     line = PROGRAM.splitlines().index("    max_latency(5, left, a)") + 1
-    with pytest.raises(MappingError) as info:
+    with pytest.raises(SimulationError) as info:  # what simulate() raises for a system that cannot run the graph
         simulated_mapping(g, system_from_document(doc), "static", 0)
     assert str(info.value) == (
         "max_latency 5 ms on camera -> detect (line %d) cannot be kept: the least latency any placement gives it "
@@ -98,3 +99,10 @@ def main():
     # trivial: the first ensemble in name order; runtime-manager comes before solo
     assert simulated_mapping(free, system_from_document({"ensembles": [{"name": "solo"}]}), "trivial", 0) == {
         "a": "runtime-manager"}
+
+
+def test_simulate_refuses_an_unknown_strategy_before_anything_runs(build):
+    g = build(PROGRAM)
+    with pytest.raises(SimulationError, match=r"unknown mapping strategy 'best' \(choose from random, static, "
+                                              r"trivial\)"):
+        simulate(g, system_from_document(placement_system()), RunOptions(strategy="best", duration=10**5))

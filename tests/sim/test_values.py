@@ -189,6 +189,39 @@ def test_what_one_firing_may_send_is_the_same_limit_wherever_its_consumer_runs(r
     assert result.summary["sqs"]["frame"]["lost"] == {"unsendable": 3}
 
 
+NESTED = """
+from appliance import graph, sq, stream
+
+@stream(period_ms=10, count=2, ensemble="ensemble-1")
+def nested(tick):
+    value = 1
+    for _ in range({depth}):
+        value = (value,)
+    return value
+
+@sq(ensemble="{consumer}")
+def depth(value):
+    levels = 0
+    while isinstance(value, tuple):
+        value, levels = value[0], levels + 1
+    return levels
+
+@graph
+def main():
+    return depth(nested())
+"""
+
+
+@pytest.mark.parametrize("consumer", ["ensemble-1", "ensemble-2"], ids=["same-ensemble", "across-ensembles"])
+def test_tuples_nest_62_deep_and_no_deeper_wherever_their_consumer_runs(run_sim, write_program, consumer):
+    """programming.md: the codec's 64 levels, less the token and its message."""
+    records, result = run_sim(write_program(NESTED.format(depth=62, consumer=consumer)), ensembles=2, seconds=0.1)
+    assert [r.value for r in records] == [62, 62] and result.summary["sq_errors"] == 0
+    records, result = run_sim(write_program(NESTED.format(depth=63, consumer=consumer)), ensembles=2, seconds=0.1)
+    assert records == [] and result.summary["sqs"]["nested"]["lost"] == {"unsendable": 2}
+    assert "values nested more than 64 deep" in result.errors[0]["error"]
+
+
 #: More copies of a token at the limit than one transport message carries, or the transport
 #: lets wait for its first channel to an ensemble (16 MiB).
 COPIES = 80

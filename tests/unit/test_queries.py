@@ -144,12 +144,17 @@ def test_links_and_capacity_come_from_the_system_file():
 @pytest.mark.parametrize("change, message", [
     ({"links": [{"between": ["pi", "nowhere"]}]}, "links[0]: 'between' must name two different ensembles"),
     ({"links": [{"between": ["pi", "pi"]}]}, "links[0]: 'between' must name two different ensembles"),
-    ({"links": [{"between": ["pi", "gw"], "latency_ms": -1}]}, "links[0]: 'latency_ms' is not a non-negative"),
-    ({"links": [{"between": ["pi", "gw"], "bandwidth": 5}]}, "links[0]: 'bandwidth' is not"),
+    ({"links": [{"between": ["pi", "gw"], "latency_ms": -1}]}, "links[0]: 'latency_ms' must be a finite non-negative "
+                                                               "number, got -1"),
+    ({"links": [{"between": ["pi", "gw"], "cost": "low"}]}, "links[0]: 'cost' must be a finite non-negative number, "
+                                                            "got 'low'"),
+    ({"links": [{"between": ["pi", "gw"], "bandwidth": 5}]}, "links[0]: 'bandwidth' is not a key of a link "
+                                                             "(between, latency_ms, cost)"),
     ({"links": [{"between": ["pi", "gw"]}, {"between": ["gw", "pi"]}]}, "links[1]: the link between gw and pi"),
     ({"links": {}}, "'links' must be a list"),
     ({"links": [{"between": [["pi"], "gw"]}]}, "links[0]: 'between' must name two different ensembles"),
-    ({"links": [{"between": ["pi", "gw"], "latency_ms": 1e308}]}, "links[0]: 'latency_ms' is not a non-negative"),
+    ({"links": [{"between": ["pi", "gw"], "latency_ms": 1e308}]}, "links[0]: 'latency_ms' must be a finite "
+                                                                  "non-negative number, got 1e+308"),
     ({"link": [{"between": ["pi", "gw"], "cost": 2}]}, "unknown key 'link' (a system file holds ensembles and links)"),
 ])
 def test_bad_links_name_the_entry(change, message):
