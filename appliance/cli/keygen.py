@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import argparse
 
+from appliance.cli import values
 from appliance.keys import generate_keys
 from appliance.keys.files import CLUSTER_KEY_FILE, MANAGER_KEY_FILE, MANAGER_PUBLIC_FILE
 
@@ -21,7 +22,7 @@ def add_parser(sub) -> None:
                        "manager.key and manager.pub (the runtime manager's Ed25519 key pair: it signs what "
                        "changes an ensemble) into DIRECTORY, each with mode 0600.",
                        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("directory", metavar="DIRECTORY", help="an existing directory")
+    p.add_argument("directory", metavar="DIRECTORY", type=values.directory_name, help="an existing directory")
     p.set_defaults(run=run)
 
 

@@ -41,12 +41,12 @@ delay_ms = bounded(0.0, MAX_DELAY_MS, "a number of milliseconds from 0 to %d" % 
 probability = bounded(0.0, 1.0, "a probability from 0 to 1")
 
 
-def file_name(text: str) -> str:
+def file_name(text: str, what: str = "file name") -> str:
     """A file's name: an empty one is refused here, not read as a flag not given, and so
     is one that is not UTF-8 (its bytes reach Python as lone surrogates), which could be
     neither printed nor sent (a program's file name travels in its deployment)."""
     if not text:
-        raise argparse.ArgumentTypeError("is empty: give a file name")
+        raise argparse.ArgumentTypeError("is empty: give a %s" % what)
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:
@@ -54,6 +54,11 @@ def file_name(text: str) -> str:
                                          % text.encode("utf-8", "surrogateescape").decode("ascii", "replace")
                                          ) from None
     return text
+
+
+def directory_name(text: str) -> str:
+    """A directory's name, checked as a file's is."""
+    return file_name(text, "directory")
 
 
 def counted(what: str, low: int, high: int) -> Callable[[str], int]:

@@ -39,6 +39,12 @@ def test_keygen_into_a_directory_that_does_not_exist_is_one_line(tmp_path, capsy
     assert capsys.readouterr().err.strip().endswith("nowhere: no such directory")
 
 
+def test_keygen_into_an_empty_name_asks_for_a_directory(capsys):
+    """Was ': no such directory', naming nothing."""
+    assert main(["keygen", ""]) == 2
+    assert "argument DIRECTORY: is empty: give a directory" in capsys.readouterr().err
+
+
 def test_keygen_into_a_file_says_it_is_not_a_directory(tmp_path, capsys):
     (tmp_path / "keys").write_text("a file")
     assert main(["keygen", str(tmp_path / "keys")]) == 2
