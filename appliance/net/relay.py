@@ -1,16 +1,16 @@
 """A lossy UDP relay: a small proxy that drops, duplicates, reorders, corrupts and delays.
 
-Point an ensemble at the relay's address instead of its peer's, and the
-relay forwards both directions with seeded impairments. Tests and the
-benchmark use it on loopback (the kernel here has no netem); a field
-engineer can use it to try a deployment under loss:
-
-    python -m appliance.net.relay --listen 0.0.0.0:9225 --target 10.0.0.7:8225 --loss 0.1
+Clients send to the relay's address instead of the target's, and the relay
+forwards both directions with seeded impairments. Tests and the benchmark use
+it on loopback (the kernel here has no netem); a field engineer uses it to try
+a deployment under loss (the recipe is in ``--help`` and docs/devices.md).
 
 Each client address gets its own upstream socket, so the target sees one
 distinct address per client and its replies find their way back. Upstream
 sockets bind to the host the relay listens on (``--source`` says otherwise),
-so a relay told to listen on loopback never opens a port anywhere else.
+so a relay told to listen on loopback never opens a port anywhere else, and
+on the client's own port when that is free there: a client knows beforehand
+the address the target will see, which an ensemble has to advertise.
 """
 from __future__ import annotations
 
@@ -30,6 +30,18 @@ from appliance.net.impairment import IMPAIRMENT_COUNTERS, Impairment, fates
 from appliance.net.udp import now_us
 
 _READ_BATCH = 256
+
+EXAMPLES = """examples:
+  (a deployment under 10 % loss on one machine, each line in a terminal of its own)
+  python -m appliance.net.relay --listen 127.0.0.1:9225 --target 127.0.0.1:8225 --source 127.0.0.2 --loss 0.1
+  appliance ensemble --name e1 --rtm 127.0.0.1:9225 --listen 127.0.0.1:8226 --advertise 127.0.0.2:8226
+  appliance rtm --graph examples/diamond.py --listen 127.0.0.1:8225 --advertise 127.0.0.1:9225 --expect 1 \\
+      --duration 2
+
+The manager advertises the relay's address, so what it sends goes through the
+relay too; the ensemble advertises its port on the --source host, the address
+the manager sees it at (joins are checked against the source address).
+"""
 
 
 class LossyRelay:
@@ -108,7 +120,11 @@ class LossyRelay:
         sock = socket.socket(family, socket.SOCK_DGRAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4 << 20)
         sock.setblocking(False)
-        sock.bind(address)
+        try:
+            sock.bind(address)
+        except OSError:
+            sock.close()
+            raise
         self._selector.register(sock, selectors.EVENT_READ)
         return sock
 
@@ -133,10 +149,19 @@ class LossyRelay:
             if len(self._upstream) >= self._max_clients:
                 self.counters["clients_full"] += 1
                 return None
-            upstream = self._socket((self.source, 0))
+            upstream = self._upstream_socket(client[1])
             self._upstream[client] = upstream
             self._clients[upstream] = client
         return upstream
+
+    def _upstream_socket(self, client_port: int) -> socket.socket:
+        """On the client's own port when that is free on the source host, so a client
+        knows beforehand the address the target will see (an ensemble advertises it:
+        joins are checked against the source address); else on any free port."""
+        try:
+            return self._socket((self.source, client_port))
+        except OSError:
+            return self._socket((self.source, 0))
 
     def _forward(self, sock: socket.socket, datagram: bytes, destination: tuple) -> None:
         for delay, data in fates(self.impairment, self._random, datagram, self.counters):
@@ -176,7 +201,8 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(
         prog="python -m appliance.net.relay",
         description="Forward UDP between clients and a target with seeded loss, duplication, "
-                    "reordering and delay. Prints its counters as JSON when stopped.")
+                    "reordering and delay. Prints its counters as JSON when stopped.",
+        epilog=EXAMPLES, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--listen", default="0.0.0.0:9225", help="host:port clients send to")
     parser.add_argument("--target", required=True, help="host:port datagrams are forwarded to")
     parser.add_argument("--source", help="host the upstream sockets bind to (default: the --listen host)")

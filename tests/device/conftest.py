@@ -47,11 +47,12 @@ class _Lines:
 
 
 class Command:
-    """A started ``appliance`` command whose stdout and stderr lines can be awaited."""
+    """A started ``appliance`` command (or ``python -m module``) whose stdout and stderr
+    lines can be awaited."""
 
-    def __init__(self, *argv, cwd=None, new_session=False):
+    def __init__(self, *argv, cwd=None, new_session=False, module="appliance"):
         self.argv = argv
-        self.process = subprocess.Popen([sys.executable, "-m", "appliance", *argv], stdout=subprocess.PIPE,
+        self.process = subprocess.Popen([sys.executable, "-m", module, *argv], stdout=subprocess.PIPE,
                                         stderr=subprocess.PIPE, cwd=cwd, text=True, bufsize=1,
                                         start_new_session=new_session)
         self._out = _Lines(self.process.stdout)

@@ -11,7 +11,7 @@ each other's links, so nothing crosses but what the relay forwards)::
     manager 10.90.0.2 --veth-- 10.90.0.1 /          upstream sockets on 10.90.0.1, one per client
 
 How the addresses work out. The relay forwards to one target, the manager, and gives each
-client an upstream socket of its own (bound to ``--source``, on a port the kernel picks):
+client an upstream socket of its own (bound to ``--source``, on the client's port if free):
 the manager sees each ensemble at that upstream address and answers it there, and the
 relay hands the answer on from its listening address. The checks that matter:
 

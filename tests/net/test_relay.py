@@ -65,6 +65,32 @@ def test_upstream_sockets_bind_where_the_relay_was_told(target, client):
         LossyRelay(address, listen="[::1]:0")  # an IPv6 host cannot reach an IPv4 target
 
 
+def test_an_upstream_socket_takes_its_clients_port_on_the_source_host(target, client):
+    """So an ensemble behind the relay knows the address the manager will see it at before
+    it sends, and advertises it (was: a port the kernel picked, learnt only afterwards)."""
+    address = format_address(*target.getsockname())
+    port = client.getsockname()[1]
+    with LossyRelay(address, listen="127.0.0.1:0", source="127.0.0.2") as relay:
+        client.sendto(b"x", sockaddr(relay))
+        assert target.recvfrom(100) == (b"x", ("127.0.0.2", port))
+
+
+def test_an_upstream_socket_takes_any_port_when_its_clients_is_taken(target, client):
+    address = format_address(*target.getsockname())
+    port = client.getsockname()[1]
+    squatter = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+    try:
+        squatter.bind(("127.0.0.2", port))
+        with LossyRelay(address, listen="127.0.0.1:0", source="127.0.0.2") as relay:
+            client.sendto(b"x", sockaddr(relay))
+            datagram, upstream = target.recvfrom(100)
+            assert datagram == b"x" and upstream[0] == "127.0.0.2" and upstream[1] != port
+            target.sendto(b"back", upstream)
+            assert client.recvfrom(100) == (b"back", sockaddr(relay))
+    finally:
+        squatter.close()
+
+
 def test_duplication(target, client):
     with relay_for(target, duplicate=1.0) as relay:
         client.sendto(b"twice", sockaddr(relay))
